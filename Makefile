@@ -1,0 +1,56 @@
+# Every target creates what it needs: on a fresh machine `make run` and `make test` are the set-up.
+PYTHON ?= python3
+VENV := .venv
+TOOLS := .venv-tools
+PY := $(VENV)/bin/python
+export PYTHONPATH := layers/bridge:functions/webhook:functions/retry:.
+
+.PHONY: run serve test unit lint typecheck template-checks sam-build bench clean
+
+$(VENV)/.installed: requirements-dev.txt layers/bridge/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+$(TOOLS)/.installed: requirements-tools.txt
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --upgrade pip
+	$(TOOLS)/bin/pip install --quiet -r requirements-tools.txt
+	touch $@
+
+## run: the whole bridge on the embedded local stack, replaying events/, then a summary
+run: $(VENV)/.installed
+	$(PY) -m local.stack run
+
+## serve: keep the local stack up for your own webhooks (Ctrl-C stops it)
+serve: $(VENV)/.installed
+	$(PY) -m local.stack serve
+
+## test: lint, types, template checks and the whole test suite
+test: lint typecheck template-checks
+	$(PY) -m pytest
+
+unit: $(VENV)/.installed
+	$(PY) -m pytest tests/unit
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy
+
+template-checks: $(VENV)/.installed $(TOOLS)/.installed
+	$(VENV)/bin/cfn-lint template.yaml
+	$(TOOLS)/bin/sam validate --lint --template template.yaml --region eu-west-1
+	$(TOOLS)/bin/checkov --quiet --compact --framework cloudformation --file template.yaml
+
+sam-build: $(TOOLS)/.installed
+	PATH="$$($(PYTHON) -c 'import sys;print(sys.prefix)')/../3.13.0/bin:$$PATH" $(TOOLS)/bin/sam build --template template.yaml
+
+bench: $(VENV)/.installed
+	$(PY) -m bench.run_all
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""sensor_bridge: onboards IoT devices announced by platform webhooks into iTwin Sensor Data."""

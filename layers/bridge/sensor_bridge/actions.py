@@ -1,0 +1,81 @@
+"""Acting on an Outcome: the one place that decides retry or park, and what the caller reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sensor_bridge.observability import Metric, count, logger
+from sensor_bridge.outcomes import Integrated, Outcome, Parked, RateLimited, Removed, Retryable
+from sensor_bridge.retry_plan import wait_seconds
+from sensor_bridge.retry_queue import dead_letter, schedule
+from sensor_bridge.settings import settings
+from sensor_bridge.work import WorkItem
+
+Status = Literal["integrated", "unchanged", "removed", "queued", "parked"]
+
+
+@dataclass(frozen=True)
+class Result:
+    device: str
+    status: Status
+    detail: str | None = None
+    retry_in_seconds: int | None = None
+    ids: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"device": self.device, "status": self.status}
+        for key, value in (
+            ("detail", self.detail),
+            ("retryInSeconds", self.retry_in_seconds),
+            ("ids", self.ids),
+        ):
+            if value is not None:
+                data[key] = value
+        return data
+
+
+def act_on(work: WorkItem, outcome: Outcome) -> Result:
+    """Record and route an outcome. Raises NotPersisted if the queues refuse the work."""
+    source = work.event.source
+    device = work.event.device_id
+    if isinstance(outcome, Integrated):
+        if outcome.unchanged:
+            count(Metric.DUPLICATES_SUPPRESSED, source)
+            return Result(device, "unchanged", "already integrated as described: no call made")
+        count(Metric.DEVICES_INTEGRATED, source)
+        logger.info("device integrated", extra={"device": device})
+        return Result(device, "integrated", ids=_ids(outcome))
+    if isinstance(outcome, Removed):
+        count(Metric.DEVICES_REMOVED, source)
+        return Result(device, "removed")
+    done = work.after_attempt(outcome.reason)
+    if isinstance(outcome, Parked):
+        return _park(done, outcome.reason)
+    if done.attempts >= settings().max_attempts:
+        return _park(done, f"gave up after {done.attempts} attempts: {outcome.reason}")
+    wait = wait_seconds(outcome, done.attempts)
+    schedule(done, wait)
+    count(Metric.RATE_LIMITED if isinstance(outcome, RateLimited) else Metric.RETRIED, source)
+    logger.warning("delivery queued", extra={"device": device, "why": outcome.reason, "wait_s": wait})
+    return Result(device, "queued", outcome.reason, retry_in_seconds=wait)
+
+
+def _park(work: WorkItem, reason: str) -> Result:
+    dead_letter(work, reason)
+    count(Metric.DEAD_LETTERED, work.event.source)
+    logger.error("delivery parked", extra={"device": work.event.device_id, "why": reason})
+    return Result(work.event.device_id, "parked", reason)
+
+
+def _ids(outcome: Integrated) -> dict[str, Any] | None:
+    if outcome.response is None:
+        return None
+    integration = outcome.response.integration
+    return {
+        "node": integration.node.id if integration.node else None,
+        "devices": [{"id": d.device.id, "sensors": [s.id for s in d.sensors]} for d in integration.devices],
+    }
+
+
+__all__ = ["Result", "Retryable", "act_on"]

@@ -1,0 +1,94 @@
+"""The Sensor Data API call and the reading of its answer into an Outcome.
+
+One place decides what an answer means: 200 integrated, 429 rate-limited, 408/5xx/transport
+errors retryable, 401 a token problem (the caller refreshes once), other 4xx parked.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
+from pydantic import ValidationError
+
+from sensor_bridge.contract import ErrorResponse, IntegrationRequest, IntegrationResponse
+from sensor_bridge.http_client import http_client
+from sensor_bridge.outcomes import Integrated, Outcome, Parked, RateLimited, Retryable
+from sensor_bridge.retry_plan import parse_retry_after
+from sensor_bridge.settings import settings
+
+ACCEPT = "application/vnd.bentley.itwin-platform.v1+json"
+
+
+@dataclass(frozen=True)
+class TokenRejected:
+    """401 from the API: the caller refreshes the token once, then parks."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    outcome: Outcome | TokenRejected
+    status: int | None
+    latency_ms: float
+
+
+def post_integration(request: IntegrationRequest, token: str, *, timeout_s: float | None = None) -> ApiCall:
+    s = settings()
+    params = {"iTwinId": s.itwin_id} if s.itwin_id else None
+    started = time.perf_counter()
+    try:
+        answer = http_client().post(
+            f"{s.api_base_url}/integrations/integrate",
+            json=request.to_json_body(),
+            params=params,
+            headers={"Authorization": f"Bearer {token}", "Accept": ACCEPT},
+            timeout=timeout_s if timeout_s is not None else s.api_timeout_seconds,
+        )
+    except httpx.ConnectError as exc:
+        # Nothing was sent: safe to retry as it was.
+        return ApiCall(Retryable(f"connection failed: {type(exc).__name__}"), None, _ms(started))
+    except httpx.TimeoutException as exc:
+        ambiguous = not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
+        return ApiCall(Retryable(f"timed out: {type(exc).__name__}", ambiguous=ambiguous), None, _ms(started))
+    except httpx.TransportError as exc:
+        return ApiCall(
+            Retryable(f"connection dropped: {type(exc).__name__}", ambiguous=True), None, _ms(started)
+        )
+    return ApiCall(read_answer(answer), answer.status_code, _ms(started))
+
+
+def read_answer(answer: httpx.Response) -> Outcome | TokenRejected:
+    status = answer.status_code
+    if status == 200:
+        try:
+            return Integrated(IntegrationResponse.model_validate_json(answer.content))
+        except ValidationError:
+            # The call succeeded but its answer is unreadable: retrying would duplicate. Park it
+            # for an operator, who can see the device in Sensor Data.
+            return Parked("200 with an answer that is not an IntegrationResponse", status)
+    reason = f"{status} {_error_summary(answer)}"
+    if status == 429:
+        return RateLimited(parse_retry_after(answer.headers.get("retry-after"), datetime.now(UTC)), reason)
+    if status == 401:
+        return TokenRejected(reason)
+    if status == 408 or status >= 500:
+        return Retryable(reason)
+    return Parked(reason, status)
+
+
+def _error_summary(answer: httpx.Response) -> str:
+    # Clients must not assume every failure has the error body (seed: Error Response).
+    try:
+        error = ErrorResponse.model_validate_json(answer.content).error
+    except ValidationError:
+        return answer.reason_phrase or "error"
+    target = f" (target {error.target})" if error.target else ""
+    return f"{error.code}: {error.message}{target}"
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)

@@ -1,0 +1,37 @@
+"""boto3 clients, created on first use and kept for the process.
+
+Imported lazily: the success path of a warm webhook touches DynamoDB only, and boto3's import
+and client creation are a large part of a cold start.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+
+def _config() -> Any:
+    from botocore.config import Config
+
+    # Fail fast: the webhook must answer within the platforms' timeouts (5 s at the least).
+    return Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 2, "mode": "standard"})
+
+
+@cache
+def sqs() -> Any:
+    import boto3
+
+    return boto3.client("sqs", config=_config())
+
+
+@cache
+def dynamodb() -> Any:
+    import boto3
+
+    return boto3.client("dynamodb", config=_config())
+
+
+def reset() -> None:
+    """Forget the clients (tests and the local stack change endpoints between runs)."""
+    sqs.cache_clear()
+    dynamodb.cache_clear()

@@ -1,0 +1,83 @@
+"""Receiving one webhook: find the source, authenticate, answer handshakes, parse, deliver."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from sensor_bridge.actions import act_on
+from sensor_bridge.auth import authenticate
+from sensor_bridge.config_source import current_config
+from sensor_bridge.delivery import deliver
+from sensor_bridge.device_event import DeviceEvent
+from sensor_bridge.idempotency import Handler, once_per_event
+from sensor_bridge.observability import Metric, count, logger
+from sensor_bridge.platforms import platform_for
+from sensor_bridge.replies import HttpReply, RequestError, error_reply
+from sensor_bridge.retry_queue import NotPersisted
+from sensor_bridge.webhook_request import WebhookRequest
+from sensor_bridge.work import WorkItem
+
+
+def receive(request: WebhookRequest) -> HttpReply:
+    source_name = request.source
+    logger.append_keys(source=source_name)
+    count(Metric.WEBHOOKS_RECEIVED, None)
+    try:
+        reply = _receive(request)
+    except RequestError as exc:
+        if exc.status < 500:
+            count(Metric.WEBHOOKS_REJECTED, None)
+        logger.warning("webhook refused", extra={"status": exc.status, "why": exc.message})
+        return exc.reply()
+    except NotPersisted:
+        logger.exception("work could not be persisted: the platform must send again")
+        return error_reply(503, "ServiceUnavailable", "the bridge could not store the work: send it again")
+    return reply
+
+
+def _receive(request: WebhookRequest) -> HttpReply:
+    config = current_config()
+    source = config.sources.get(request.source)
+    if source is None:
+        raise RequestError(404, "UnknownSource", f"no source named {request.source!r} is configured")
+    logger.append_keys(platform=source.platform)
+    if len(request.body) > source.max_body_bytes:
+        raise RequestError(413, "PayloadTooLarge", f"the body is larger than {source.max_body_bytes} bytes")
+    if request.method not in ("POST", "OPTIONS"):
+        raise RequestError(405, "MethodNotAllowed", "use POST", headers={"Allow": "POST, OPTIONS"})
+    authenticate(request, source)
+    platform = platform_for(source.platform)
+    handshake = platform.handshake(request, request.source, source)
+    if handshake is not None:
+        logger.info("handshake answered")
+        return handshake
+    if request.method != "POST":
+        raise RequestError(405, "MethodNotAllowed", "use POST", headers={"Allow": "POST"})
+    parsed = platform.parse(request, request.source, source)
+    if not parsed.events:
+        count(Metric.WEBHOOKS_IGNORED, request.source)
+        return HttpReply(202, {"status": "ignored", "reason": parsed.ignored or "no device event"})
+    results = [_process()(event=event.to_json()) for event in parsed.events]
+    return _summarise(results)
+
+
+def _process_event(*, event: dict[str, Any]) -> dict[str, Any]:
+    device_event = DeviceEvent.from_json(event)
+    logger.append_keys(device=device_event.device_id)
+    work = WorkItem(device_event)
+    outcome = deliver(work, current_config())
+    return act_on(work, outcome).to_json()
+
+
+@cache
+def _process() -> Handler:
+    return once_per_event(_process_event)
+
+
+def _summarise(results: list[dict[str, Any]]) -> HttpReply:
+    statuses = {r["status"] for r in results}
+    waiting = statuses & {"queued", "parked", "in_progress"}
+    # 200: the API has every device; 202: we hold some of the work (queued or parked).
+    overall = "accepted" if len(statuses) > 1 else next(iter(statuses))
+    return HttpReply(202 if waiting else 200, {"status": overall, "results": results})

@@ -1,0 +1,20 @@
+"""Where the running bridge reads its configuration: a file, optionally overridden from SSM."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from sensor_bridge.config import DEFAULT_CONFIG_FILE, BridgeConfig, load_config_file, parse_config
+from sensor_bridge.settings import settings
+
+
+@cache
+def current_config() -> BridgeConfig:
+    """Parsed once per process; a wrong file fails the cold start with a message naming the key."""
+    s = settings()
+    if s.config_parameter:
+        from aws_lambda_powertools.utilities import parameters
+
+        text = parameters.get_parameter(s.config_parameter, max_age=s.secrets_max_age_seconds)
+        return parse_config(str(text), origin=f"ssm:{s.config_parameter}")
+    return load_config_file(s.config_file or DEFAULT_CONFIG_FILE)

@@ -1,0 +1,81 @@
+"""DeviceEvent: what every platform adapter turns its payload into."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Lifecycle(StrEnum):
+    APPEARED = "appeared"  # created, joined, or first heard of: an upsert
+    CHANGED = "changed"  # the platform says the device's description changed: an upsert
+    REMOVED = "removed"  # the platform deleted the device
+
+
+@dataclass(frozen=True)
+class Location:
+    latitude: float
+    longitude: float
+    altitude: float | None = None
+
+    def geojson(self) -> dict[str, Any]:
+        # GeoJSON orders coordinates lon, lat, elevation.
+        coordinates = [self.longitude, self.latitude]
+        if self.altitude is not None:
+            coordinates.append(self.altitude)
+        return {"type": "Point", "coordinates": coordinates}
+
+
+@dataclass(frozen=True)
+class DeviceEvent:
+    source: str
+    platform: str
+    device_id: str
+    lifecycle: Lifecycle = Lifecycle.APPEARED
+    event_id: str | None = None  # the platform's own delivery id, for idempotency
+    name: str | None = None
+    model: str | None = None
+    profile_name: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    attributes: dict[str, str] = field(default_factory=dict)
+    location: Location | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "source": self.source,
+            "platform": self.platform,
+            "device_id": self.device_id,
+            "lifecycle": self.lifecycle.value,
+            "event_id": self.event_id,
+            "name": self.name,
+            "model": self.model,
+            "profile_name": self.profile_name,
+            "tags": dict(self.tags),
+            "attributes": dict(self.attributes),
+            "location": None,
+        }
+        if self.location is not None:
+            data["location"] = {
+                "latitude": self.location.latitude,
+                "longitude": self.location.longitude,
+                "altitude": self.location.altitude,
+            }
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DeviceEvent:
+        location = data.get("location")
+        return cls(
+            source=data["source"],
+            platform=data["platform"],
+            device_id=data["device_id"],
+            lifecycle=Lifecycle(data.get("lifecycle", Lifecycle.APPEARED)),
+            event_id=data.get("event_id"),
+            name=data.get("name"),
+            model=data.get("model"),
+            profile_name=data.get("profile_name"),
+            tags=dict(data.get("tags") or {}),
+            attributes=dict(data.get("attributes") or {}),
+            location=Location(**location) if location else None,
+        )

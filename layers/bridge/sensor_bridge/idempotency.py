@@ -1,0 +1,54 @@
+"""Event-level idempotency (Powertools Idempotency on DynamoDB): a repeated delivery of the same
+platform event gets the first answer back without doing the work again.
+
+Only answers that mean "we have it" are stored: a failure to persist raises, and Powertools then
+deletes the in-progress record so the platform's resend is processed afresh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+from sensor_bridge.settings import settings
+
+RECORD_TTL_SECONDS = 24 * 3600  # longer than any platform's own redelivery window (Event Grid: 24 h)
+
+IN_PROGRESS = "the same event is being processed by an earlier delivery"
+
+Handler = Callable[..., dict[str, Any]]
+
+
+@cache
+def _persistence() -> Any:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    return DynamoDBPersistenceLayer(table_name=settings().idempotency_table)
+
+
+def once_per_event(process: Handler) -> Handler:
+    """Wrap `process(event=<dict with "event_id">)`; events without an id run every time."""
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+
+    config = IdempotencyConfig(event_key_jmespath="event_id", expires_after_seconds=RECORD_TTL_SECONDS)
+    wrapped: Handler = idempotent_function(
+        data_keyword_argument="event", config=config, persistence_store=_persistence()
+    )(process)
+
+    from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+
+    def run(*, event: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        if not event.get("event_id"):
+            return process(event=event, **kwargs)
+        try:
+            return wrapped(event=event, **kwargs)
+        except IdempotencyAlreadyInProgressError:
+            # The first delivery will answer for it, or fail with 503 and be sent again.
+            return {"device": event.get("device_id"), "status": "in_progress", "detail": IN_PROGRESS}
+
+    return run
+
+
+def reset() -> None:
+    _persistence.cache_clear()

@@ -1,0 +1,46 @@
+"""Powertools Logger, Tracer and Metrics shared by both functions, and the metric names."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+SERVICE = "sensor-bridge"
+NAMESPACE = "SensorBridge"
+
+logger = Logger(service=SERVICE)
+tracer = Tracer(service=SERVICE)
+metrics = Metrics(service=SERVICE, namespace=NAMESPACE)
+
+
+class Metric(StrEnum):
+    WEBHOOKS_RECEIVED = "WebhooksReceived"
+    WEBHOOKS_IGNORED = "WebhooksIgnored"
+    WEBHOOKS_REJECTED = "WebhooksRejected"
+    DEVICES_INTEGRATED = "DevicesIntegrated"
+    DEVICES_REMOVED = "DevicesRemoved"
+    DUPLICATES_SUPPRESSED = "DuplicatesSuppressed"
+    RATE_LIMITED = "RateLimited"
+    RETRIED = "Retried"
+    DEAD_LETTERED = "DeadLettered"
+    API_LATENCY = "ApiLatency"
+
+
+def count(metric: Metric, source: str | None, value: float = 1) -> None:
+    """Add a count under the service dimension, and again per source.
+
+    Alarms read the service-only series; the dashboard reads the per-source one.
+    """
+    unit = MetricUnit.Milliseconds if metric is Metric.API_LATENCY else MetricUnit.Count
+    metrics.add_metric(name=metric.value, unit=unit, value=value)
+    if source:
+        with single_metric(
+            name=metric.value,
+            unit=unit,
+            value=value,
+            namespace=NAMESPACE,
+            default_dimensions={"service": SERVICE},
+        ) as m:
+            m.add_dimension(name="source", value=source)

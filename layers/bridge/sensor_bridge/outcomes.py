@@ -1,0 +1,45 @@
+"""The closed set of delivery outcomes. Both functions act on them the same way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sensor_bridge.contract import IntegrationResponse
+
+
+@dataclass(frozen=True)
+class Integrated:
+    """The API has the device (this call created or updated it, or an earlier one did)."""
+
+    response: IntegrationResponse | None = None
+    unchanged: bool = False  # True: the registry says it is already there as described: no call made
+
+
+@dataclass(frozen=True)
+class RateLimited:
+    retry_after_s: float | None  # None when the API sent no usable Retry-After
+    reason: str = "429 TooManyRequests"
+
+
+@dataclass(frozen=True)
+class Retryable:
+    reason: str
+    # The request may have reached the API (timeout after sending, dropped connection): a `new`
+    # may have been applied, so the next attempt probes before creating.
+    ambiguous: bool = False
+
+
+@dataclass(frozen=True)
+class Parked:
+    """Not retried automatically: an operator fixes the cause, then redrives."""
+
+    reason: str
+    status: int | None = None
+
+
+@dataclass(frozen=True)
+class Removed:
+    """The device was removed downstream (or was never there)."""
+
+
+Outcome = Integrated | RateLimited | Retryable | Parked | Removed

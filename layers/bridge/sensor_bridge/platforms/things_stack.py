@@ -1,0 +1,112 @@
+"""The Things Stack v3 webhooks: `join-accept` (every join) and `uplink-message`.
+
+Field names follow the TTS v3 message format (`end_device_ids`, `join_accept`, `uplink_message`,
+`version_ids`, `locations`). TTS gives no device name: the device id stands for it.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sensor_bridge.config import Source
+from sensor_bridge.device_event import DeviceEvent, Lifecycle, Location
+from sensor_bridge.platforms.base import ParseResult, json_body, validate
+from sensor_bridge.replies import HttpReply
+from sensor_bridge.webhook_request import WebhookRequest
+
+
+class _Loose(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class ApplicationIds(_Loose):
+    application_id: str
+
+
+class EndDeviceIds(_Loose):
+    device_id: str
+    application_ids: ApplicationIds
+    dev_eui: str | None = None
+    join_eui: str | None = None
+
+
+class JoinAccept(_Loose):
+    session_key_id: str | None = None
+
+
+class VersionIds(_Loose):
+    brand_id: str | None = None
+    model_id: str | None = None
+    hardware_version: str | None = None
+    firmware_version: str | None = None
+    band_id: str | None = None
+
+
+class TtsLocation(_Loose):
+    latitude: float
+    longitude: float
+    altitude: float | None = None
+
+
+class UplinkMessage(_Loose):
+    version_ids: VersionIds | None = None
+    locations: dict[str, TtsLocation] = Field(default_factory=dict)
+    attributes: dict[str, str] = Field(default_factory=dict)
+
+
+class TtsMessage(_Loose):
+    end_device_ids: EndDeviceIds
+    correlation_ids: list[str] = Field(default_factory=list)
+    join_accept: JoinAccept | None = None
+    uplink_message: UplinkMessage | None = None
+    # TTS v3.34+ forwards the end device's attributes with its messages.
+    attributes: dict[str, str] = Field(default_factory=dict)
+
+
+class ThingsStack:
+    name = "the-things-stack"
+
+    def handshake(self, request: WebhookRequest, source_name: str, source: Source) -> HttpReply | None:
+        return None
+
+    def parse(self, request: WebhookRequest, source_name: str, source: Source) -> ParseResult:
+        message = validate(TtsMessage, json_body(request), "The Things Stack message")
+        ids = message.end_device_ids
+        if message.join_accept is not None:
+            # One session key per join: a resent join-accept carries the same one.
+            key = message.join_accept.session_key_id
+            event_id = f"join:{ids.application_ids.application_id}:{ids.device_id}:{key}" if key else None
+            return ParseResult([self._event(source_name, message, event_id)])
+        if message.uplink_message is not None:
+            # Uplinks are frequent: the registry, not an idempotency record, tells a known device.
+            return ParseResult([self._event(source_name, message, None)])
+        return ParseResult.ignore("only join-accept and uplink-message announce a device")
+
+    def _event(self, source_name: str, message: TtsMessage, event_id: str | None) -> DeviceEvent:
+        ids = message.end_device_ids
+        uplink = message.uplink_message
+        version = uplink.version_ids if uplink else None
+        model = None
+        if version and version.model_id:
+            model = f"{version.brand_id}/{version.model_id}" if version.brand_id else version.model_id
+        location = None
+        if uplink and uplink.locations:
+            # Prefer the location the user set in the registry over a computed one.
+            chosen = uplink.locations.get("user") or next(iter(uplink.locations.values()))
+            location = Location(chosen.latitude, chosen.longitude, chosen.altitude)
+        attributes = {**message.attributes, **(uplink.attributes if uplink else {})}
+        return DeviceEvent(
+            source=source_name,
+            platform=self.name,
+            # The application scopes the device id in TTS; the pair is the device's identity.
+            device_id=f"{ids.application_ids.application_id}/{ids.device_id}",
+            lifecycle=Lifecycle.APPEARED,
+            event_id=event_id,
+            name=ids.device_id,
+            model=model,
+            attributes=attributes,
+            location=location,
+        )
+
+
+ADAPTER = ThingsStack()

@@ -1,0 +1,97 @@
+"""Device profiles: which sensors a device carries, and the props it is integrated with."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sensor_bridge.config import BridgeConfig, Profile, SensorSpec
+from sensor_bridge.contract import INTEGRATION_ID, LOCATION, NAME, NOTES
+from sensor_bridge.device_event import DeviceEvent
+
+
+def select_profile(config: BridgeConfig, event: DeviceEvent) -> Profile:
+    """The first profile whose every stated condition holds; the default profile otherwise."""
+    for profile in config.profiles:
+        if _matches(profile, event):
+            return profile
+    return config.default_profile
+
+
+def _matches(profile: Profile, event: DeviceEvent) -> bool:
+    m = profile.match
+    checks = [
+        not m.platforms or event.platform in m.platforms,
+        not m.models or (event.model is not None and event.model in m.models),
+        not m.profile_names or (event.profile_name is not None and event.profile_name in m.profile_names),
+        all(event.tags.get(k) == v for k, v in m.tags.items()),
+        all(event.attributes.get(k) == v for k, v in m.attributes.items()),
+    ]
+    stated = any([m.platforms, m.models, m.profile_names, m.tags, m.attributes])
+    return stated and all(checks)
+
+
+def device_ref_id(source: str, device_id: str) -> str:
+    """Deterministic from source and device identity, so later updates and removes address it."""
+    digest = hashlib.sha256(f"{source}\x00{device_id}".encode()).hexdigest()[:20]
+    return f"sb-{digest}"
+
+
+def sensor_ref_id(device_ref: str, sensor: SensorSpec) -> str:
+    return f"{device_ref}-{sensor.key}"
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    """What the device should look like in Sensor Data: the input to new/update decisions."""
+
+    ref_id: str
+    props: dict[str, Any]
+    sensors: dict[str, dict[str, Any]]  # sensor refId -> props
+    profile: str
+
+    @property
+    def fingerprint(self) -> str:
+        canonical = json.dumps({"props": self.props, "sensors": self.sensors}, sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def _indexed(values: list[str]) -> dict[str, str]:
+    # The API wants lists as objects keyed "0", "1", ...
+    return {str(i): v for i, v in enumerate(values)}
+
+
+def sensor_props(spec: SensorSpec) -> dict[str, Any]:
+    props: dict[str, Any] = {INTEGRATION_ID: spec.integration_id, NAME: spec.name}
+    for key, values in (
+        ("KNOWN_METRICS", spec.metrics),
+        ("KNOWN_UNITS", spec.units),
+        ("UNKNOWN_METRICS", spec.unknown_metrics),
+        ("UNKNOWN_UNITS", spec.unknown_units),
+    ):
+        if values:
+            props[key] = _indexed(values)
+    props.update(spec.props)
+    return props
+
+
+def describe_device(config: BridgeConfig, event: DeviceEvent) -> DeviceSpec:
+    profile = select_profile(config, event)
+    ref = device_ref_id(event.source, event.device_id)
+    props: dict[str, Any] = {INTEGRATION_ID: profile.integration_id, NAME: event.name or event.device_id}
+    if event.location is not None:
+        props[LOCATION] = event.location.geojson()
+    notes = profile.notes or _default_notes(event)
+    if notes:
+        props[NOTES] = notes
+    sensors = {sensor_ref_id(ref, s): sensor_props(s) for s in profile.sensors}
+    return DeviceSpec(ref_id=ref, props=props, sensors=sensors, profile=profile.name)
+
+
+def _default_notes(event: DeviceEvent) -> str:
+    parts = [f"{event.platform} device {event.device_id} via source {event.source}"]
+    if event.model:
+        parts.append(f"model {event.model}")
+    return "; ".join(parts)

@@ -1,0 +1,253 @@
+"""The device registry (DynamoDB): what the bridge created downstream, and who is working on it.
+
+One item per (source, device identity) and one per source's node. A short lease, taken with a
+conditional write before any call that changes Sensor Data, makes concurrent deliveries for the
+same device take turns, so two first deliveries produce one `new`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sensor_bridge.aws_clients import dynamodb
+from sensor_bridge.settings import settings
+
+LEASE_SECONDS = 120  # longer than any single API call (the retry function's budget is 20 s)
+
+
+@dataclass(frozen=True)
+class DeviceRecord:
+    source: str
+    device_id: str
+    state: str = "pending"  # pending | integrated | parked | removed
+    ref_id: str | None = None
+    node_id: str | None = None
+    api_device_id: str | None = None
+    sensor_ids: dict[str, str] = field(default_factory=dict)  # sensor refId -> API sensor id
+    spec: dict[str, Any] | None = None  # the props and sensors last integrated
+    fingerprint: str | None = None
+    maybe_created: bool = False  # a `new` may have been applied without our seeing the answer
+    reason: str | None = None
+    claimed_by: str | None = None
+
+    @property
+    def integrated(self) -> bool:
+        return self.api_device_id is not None
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    source: str
+    node_id: str | None = None
+    claimed_by: str | None = None
+
+
+def _device_key(source: str, device_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"device#{source}#{device_id}"}}
+
+
+def _node_key(source: str) -> dict[str, Any]:
+    return {"pk": {"S": f"node#{source}"}}
+
+
+def _s(item: dict[str, Any], name: str) -> str | None:
+    value = item.get(name)
+    return value["S"] if value and "S" in value else None
+
+
+def _to_device(source: str, device_id: str, item: dict[str, Any]) -> DeviceRecord:
+    spec = _s(item, "spec")
+    sensors = _s(item, "sensor_ids")
+    return DeviceRecord(
+        source=source,
+        device_id=device_id,
+        state=_s(item, "state") or "pending",
+        ref_id=_s(item, "ref_id"),
+        node_id=_s(item, "node_id"),
+        api_device_id=_s(item, "api_device_id"),
+        sensor_ids=json.loads(sensors) if sensors else {},
+        spec=json.loads(spec) if spec else None,
+        fingerprint=_s(item, "fingerprint"),
+        maybe_created=bool(item.get("maybe_created", {}).get("BOOL", False)),
+        reason=_s(item, "reason"),
+        claimed_by=_s(item, "claimed_by"),
+    )
+
+
+_LEASE_FREE = "attribute_not_exists(lease_until) OR lease_until < :now OR claimed_by = :me"
+
+
+def get_device(source: str, device_id: str) -> DeviceRecord | None:
+    answer = dynamodb().get_item(
+        TableName=settings().registry_table, Key=_device_key(source, device_id), ConsistentRead=True
+    )
+    item = answer.get("Item")
+    return _to_device(source, device_id, item) if item else None
+
+
+def claim_device(source: str, device_id: str, claimant: str, ref_id: str) -> DeviceRecord | None:
+    """Take the device's lease; the record as it now stands, or None if another delivery holds it."""
+    from botocore.exceptions import ClientError
+
+    now = int(time.time())
+    try:
+        answer = dynamodb().update_item(
+            TableName=settings().registry_table,
+            Key=_device_key(source, device_id),
+            UpdateExpression="SET claimed_by = :me, lease_until = :until, ref_id = :ref, "
+            "#state = if_not_exists(#state, :pending), updated_at = :now",
+            ConditionExpression=_LEASE_FREE,
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={
+                ":me": {"S": claimant},
+                ":until": {"N": str(now + LEASE_SECONDS)},
+                ":now": {"N": str(now)},
+                ":ref": {"S": ref_id},
+                ":pending": {"S": "pending"},
+            },
+            ReturnValues="ALL_NEW",
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return None
+        raise
+    return _to_device(source, device_id, answer["Attributes"])
+
+
+def _finish_device(
+    source: str, device_id: str, claimant: str, sets: dict[str, dict[str, Any]], removes: tuple[str, ...] = ()
+) -> None:
+    """Write the result of a call and give the lease back (only if we still hold it)."""
+    from botocore.exceptions import ClientError
+
+    names = {f"#{k}": k for k in sets}
+    values = {f":{k}": v for k, v in sets.items()}
+    values[":me"] = {"S": claimant}
+    expression = "SET " + ", ".join(f"#{k} = :{k}" for k in sets)
+    expression += " REMOVE " + ", ".join(("claimed_by", "lease_until", *removes))
+    try:
+        dynamodb().update_item(
+            TableName=settings().registry_table,
+            Key=_device_key(source, device_id),
+            UpdateExpression=expression,
+            ConditionExpression="claimed_by = :me",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        # Our lease ran out and another delivery took over: its result stands.
+
+
+def record_integrated(
+    source: str,
+    device_id: str,
+    claimant: str,
+    *,
+    node_id: str,
+    api_device_id: str,
+    sensor_ids: dict[str, str],
+    spec: dict[str, Any],
+    fingerprint: str,
+) -> None:
+    _finish_device(
+        source,
+        device_id,
+        claimant,
+        {
+            "state": {"S": "integrated"},
+            "node_id": {"S": node_id},
+            "api_device_id": {"S": api_device_id},
+            "sensor_ids": {"S": json.dumps(sensor_ids, sort_keys=True)},
+            "spec": {"S": json.dumps(spec, sort_keys=True)},
+            "fingerprint": {"S": fingerprint},
+            "maybe_created": {"BOOL": False},
+            "integrated_at": {"N": str(int(time.time()))},
+        },
+        removes=("reason",),
+    )
+
+
+def record_removed(source: str, device_id: str, claimant: str) -> None:
+    _finish_device(
+        source,
+        device_id,
+        claimant,
+        {"state": {"S": "removed"}, "maybe_created": {"BOOL": False}},
+        removes=("api_device_id", "sensor_ids", "spec", "fingerprint", "reason"),
+    )
+
+
+def record_parked(source: str, device_id: str, claimant: str, reason: str) -> None:
+    _finish_device(source, device_id, claimant, {"state": {"S": "parked"}, "reason": {"S": reason[:1000]}})
+
+
+def release_device(source: str, device_id: str, claimant: str, *, maybe_created: bool = False) -> None:
+    """Give the lease back after a call that will be retried; remember if a `new` may have landed."""
+    sets: dict[str, dict[str, Any]] = {"updated_at": {"N": str(int(time.time()))}}
+    if maybe_created:
+        sets["maybe_created"] = {"BOOL": True}
+    _finish_device(source, device_id, claimant, sets)
+
+
+def get_node(source: str) -> NodeRecord | None:
+    answer = dynamodb().get_item(
+        TableName=settings().registry_table, Key=_node_key(source), ConsistentRead=True
+    )
+    item = answer.get("Item")
+    if not item:
+        return None
+    return NodeRecord(source=source, node_id=_s(item, "node_id"), claimed_by=_s(item, "claimed_by"))
+
+
+def claim_node(source: str, claimant: str) -> bool:
+    from botocore.exceptions import ClientError
+
+    now = int(time.time())
+    try:
+        dynamodb().update_item(
+            TableName=settings().registry_table,
+            Key=_node_key(source),
+            UpdateExpression="SET claimed_by = :me, lease_until = :until",
+            ConditionExpression=f"attribute_not_exists(node_id) AND ({_LEASE_FREE})",
+            ExpressionAttributeValues={
+                ":me": {"S": claimant},
+                ":until": {"N": str(now + LEASE_SECONDS)},
+                ":now": {"N": str(now)},
+            },
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def record_node(source: str, claimant: str, node_id: str) -> None:
+    dynamodb().update_item(
+        TableName=settings().registry_table,
+        Key=_node_key(source),
+        UpdateExpression="SET node_id = :node REMOVE claimed_by, lease_until",
+        ConditionExpression="claimed_by = :me",
+        ExpressionAttributeValues={":node": {"S": node_id}, ":me": {"S": claimant}},
+    )
+
+
+def release_node(source: str, claimant: str) -> None:
+    from botocore.exceptions import ClientError
+
+    try:
+        dynamodb().update_item(
+            TableName=settings().registry_table,
+            Key=_node_key(source),
+            UpdateExpression="REMOVE claimed_by, lease_until",
+            ConditionExpression="claimed_by = :me",
+            ExpressionAttributeValues={":me": {"S": claimant}},
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise

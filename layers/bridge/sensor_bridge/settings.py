@@ -1,0 +1,55 @@
+"""Settings from the environment (set by template.yaml, or by the local stack)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name, default)
+    return value if value else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    api_base_url: str
+    token_url: str
+    credentials_secret_id: str
+    webhook_secrets_id: str
+    retry_queue_url: str
+    dead_letter_queue_url: str
+    registry_table: str
+    idempotency_table: str
+    itwin_id: str | None
+    config_file: str | None
+    config_parameter: str | None
+    max_attempts: int
+    api_timeout_seconds: float
+    secrets_max_age_seconds: int
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            api_base_url=(_env("SENSOR_DATA_API_URL") or "https://api.bentley.com/sensor-data").rstrip("/"),
+            token_url=_env("IMS_TOKEN_URL") or "https://ims.bentley.com/connect/token",
+            credentials_secret_id=_env("CREDENTIALS_SECRET_ID") or "sensor-bridge/credentials",
+            webhook_secrets_id=_env("WEBHOOK_SECRETS_ID") or "sensor-bridge/webhook-secrets",
+            retry_queue_url=_env("RETRY_QUEUE_URL") or "",
+            dead_letter_queue_url=_env("DEAD_LETTER_QUEUE_URL") or "",
+            registry_table=_env("REGISTRY_TABLE") or "sensor-bridge-registry",
+            idempotency_table=_env("IDEMPOTENCY_TABLE") or "sensor-bridge-idempotency",
+            itwin_id=_env("ITWIN_ID"),
+            config_file=_env("BRIDGE_CONFIG_FILE"),
+            config_parameter=_env("BRIDGE_CONFIG_PARAMETER"),
+            max_attempts=int(_env("MAX_ATTEMPTS") or "8"),
+            api_timeout_seconds=float(_env("API_TIMEOUT_SECONDS") or "2"),
+            secrets_max_age_seconds=int(_env("SECRETS_MAX_AGE_SECONDS") or "300"),
+        )
+
+
+@cache
+def settings() -> Settings:
+    """The process's settings, read once (tests and the local stack call settings.cache_clear())."""
+    return Settings.from_env()

@@ -1,0 +1,55 @@
+"""A unit of work: one device event and what happened to it so far. It travels on the queues."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sensor_bridge.device_event import DeviceEvent
+
+WORK_VERSION = 1
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    event: DeviceEvent
+    work_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    attempts: int = 0  # calls made so far
+    first_seen: float = field(default_factory=time.time)
+    last_error: str | None = None
+    not_before: float | None = None  # epoch seconds; set when a wait exceeds one SQS delay
+    parked_reason: str | None = None  # set on the dead-letter queue
+
+    def after_attempt(self, error: str | None) -> WorkItem:
+        return replace(self, attempts=self.attempts + 1, last_error=error)
+
+    def to_message(self) -> str:
+        body: dict[str, Any] = {
+            "version": WORK_VERSION,
+            "work_id": self.work_id,
+            "event": self.event.to_json(),
+            "attempts": self.attempts,
+            "first_seen": self.first_seen,
+            "last_error": self.last_error,
+            "not_before": self.not_before,
+            "parked_reason": self.parked_reason,
+        }
+        return json.dumps(body, separators=(",", ":"))
+
+    @classmethod
+    def from_message(cls, body: str) -> WorkItem:
+        data = json.loads(body)
+        if data.get("version") != WORK_VERSION:
+            raise ValueError(f"unsupported work item version {data.get('version')!r}")
+        return cls(
+            event=DeviceEvent.from_json(data["event"]),
+            work_id=data["work_id"],
+            attempts=int(data["attempts"]),
+            first_seen=float(data["first_seen"]),
+            last_error=data.get("last_error"),
+            not_before=data.get("not_before"),
+            parked_reason=data.get("parked_reason"),
+        )
