@@ -10,6 +10,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sensor_bridge.bridge import receive
+from sensor_bridge.idempotency import register_lambda_context
 from sensor_bridge.observability import logger, metrics, tracer
 from sensor_bridge.replies import HttpReply
 from sensor_bridge.webhook_request import WebhookRequest
@@ -36,4 +37,5 @@ def webhook(source: str) -> Response[str]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    register_lambda_context(context)
     return app.resolve(event, context)

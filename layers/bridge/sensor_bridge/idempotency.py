@@ -27,13 +27,24 @@ def _persistence() -> Any:
     return DynamoDBPersistenceLayer(table_name=settings().idempotency_table)
 
 
+@cache
+def _config() -> Any:
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
+    return IdempotencyConfig(event_key_jmespath="event_id", expires_after_seconds=RECORD_TTL_SECONDS)
+
+
+def register_lambda_context(context: Any) -> None:
+    """Lets Powertools expire an in-progress record when the invocation times out."""
+    _config().register_lambda_context(context)
+
+
 def once_per_event(process: Handler) -> Handler:
     """Wrap `process(event=<dict with "event_id">)`; events without an id run every time."""
-    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+    from aws_lambda_powertools.utilities.idempotency import idempotent_function
 
-    config = IdempotencyConfig(event_key_jmespath="event_id", expires_after_seconds=RECORD_TTL_SECONDS)
     wrapped: Handler = idempotent_function(
-        data_keyword_argument="event", config=config, persistence_store=_persistence()
+        data_keyword_argument="event", config=_config(), persistence_store=_persistence()
     )(process)
 
     from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
@@ -52,3 +63,4 @@ def once_per_event(process: Handler) -> Handler:
 
 def reset() -> None:
     _persistence.cache_clear()
+    _config.cache_clear()

@@ -8,10 +8,10 @@ same device take turns, so two first deliveries produce one `new`.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from sensor_bridge import clock
 from sensor_bridge.aws_clients import dynamodb
 from sensor_bridge.settings import settings
 
@@ -92,7 +92,7 @@ def claim_device(source: str, device_id: str, claimant: str, ref_id: str) -> Dev
     """Take the device's lease; the record as it now stands, or None if another delivery holds it."""
     from botocore.exceptions import ClientError
 
-    now = int(time.time())
+    now = int(clock.now())
     try:
         answer = dynamodb().update_item(
             TableName=settings().registry_table,
@@ -166,7 +166,7 @@ def record_integrated(
             "spec": {"S": json.dumps(spec, sort_keys=True)},
             "fingerprint": {"S": fingerprint},
             "maybe_created": {"BOOL": False},
-            "integrated_at": {"N": str(int(time.time()))},
+            "integrated_at": {"N": str(int(clock.now()))},
         },
         removes=("reason",),
     )
@@ -188,7 +188,7 @@ def record_parked(source: str, device_id: str, claimant: str, reason: str) -> No
 
 def release_device(source: str, device_id: str, claimant: str, *, maybe_created: bool = False) -> None:
     """Give the lease back after a call that will be retried; remember if a `new` may have landed."""
-    sets: dict[str, dict[str, Any]] = {"updated_at": {"N": str(int(time.time()))}}
+    sets: dict[str, dict[str, Any]] = {"updated_at": {"N": str(int(clock.now()))}}
     if maybe_created:
         sets["maybe_created"] = {"BOOL": True}
     _finish_device(source, device_id, claimant, sets)
@@ -207,7 +207,7 @@ def get_node(source: str) -> NodeRecord | None:
 def claim_node(source: str, claimant: str) -> bool:
     from botocore.exceptions import ClientError
 
-    now = int(time.time())
+    now = int(clock.now())
     try:
         dynamodb().update_item(
             TableName=settings().registry_table,

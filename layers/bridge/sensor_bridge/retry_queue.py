@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 
+from sensor_bridge import clock
 from sensor_bridge.aws_clients import sqs
 from sensor_bridge.retry_plan import next_hop
 from sensor_bridge.settings import settings
@@ -22,7 +22,7 @@ def schedule(work: WorkItem, wait_seconds: int) -> int:
     function re-queues it without calling the API until that time has come.
     """
     hop = next_hop(wait_seconds)
-    not_before = time.time() + wait_seconds if hop.remaining_seconds > 0 else None
+    not_before = clock.now() + wait_seconds if hop.remaining_seconds > 0 else None
     _send(settings().retry_queue_url, replace(work, not_before=not_before), hop.delay_seconds)
     return hop.delay_seconds
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 
+from sensor_bridge import clock
 from sensor_bridge.actions import Result, act_on
 from sensor_bridge.config_source import current_config
 from sensor_bridge.delivery import deliver
@@ -22,7 +22,7 @@ def process_message(body: str) -> Result:
         logger.info("redriven work", extra={"was_parked_for": work.parked_reason})
         work = replace(work, attempts=0, parked_reason=None)
     if work.not_before is not None:
-        remaining = int(work.not_before - time.time())
+        remaining = int(work.not_before - clock.now())
         if remaining > 0:
             # A wait longer than one SQS delay: another hop, no call, no attempt used.
             delay = schedule(replace(work, not_before=None), remaining)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from sensor_bridge import clock
 from sensor_bridge.device_event import DeviceEvent
 
 WORK_VERSION = 1
@@ -18,7 +18,7 @@ class WorkItem:
     event: DeviceEvent
     work_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     attempts: int = 0  # calls made so far
-    first_seen: float = field(default_factory=time.time)
+    first_seen: float = field(default_factory=clock.now)
     last_error: str | None = None
     not_before: float | None = None  # epoch seconds; set when a wait exceeds one SQS delay
     parked_reason: str | None = None  # set on the dead-letter queue

@@ -1,0 +1,1 @@
+"""Benchmarks: each prints one result line and writes JSON under bench/results/."""

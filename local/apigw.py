@@ -1,0 +1,119 @@
+"""Real AWS event shapes for invoking the handlers in-process: API Gateway HTTP API (payload
+format 2.0), SQS event source mapping batches, and a Lambda context object."""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+ACCOUNT = "123456789012"
+REGION = "eu-west-1"
+
+
+def http_api_event(
+    method: str,
+    route_key: str,
+    path: str,
+    path_parameters: dict[str, str],
+    headers: dict[str, str],
+    query: dict[str, str] | None = None,
+    body: bytes = b"",
+    source_ip: str = "127.0.0.1",
+) -> dict[str, Any]:
+    """An API Gateway HTTP API v2 event as Lambda receives it."""
+    now = time.time()
+    lowered = {k.lower(): v for k, v in headers.items()}
+    text_body = _is_text(lowered.get("content-type", ""))
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": path,
+        "rawQueryString": urlencode(query or {}),
+        "headers": lowered,
+        "requestContext": {
+            "accountId": ACCOUNT,
+            "apiId": "localapi",
+            "domainName": "localhost",
+            "domainPrefix": "localhost",
+            "http": {
+                "method": method.upper(),
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": lowered.get("user-agent", ""),
+            },
+            "requestId": uuid.uuid4().hex[:16],
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "timeEpoch": int(now * 1000),
+        },
+        "pathParameters": path_parameters,
+        "isBase64Encoded": not text_body,
+    }
+    if query:
+        event["queryStringParameters"] = dict(query)
+    if body:
+        event["body"] = body.decode("utf-8") if text_body else base64.b64encode(body).decode("ascii")
+    return event
+
+
+def _is_text(content_type: str) -> bool:
+    # API Gateway base64-encodes every body that is not text per its content type.
+    ct = content_type.lower()
+    return ct.startswith("text/") or "json" in ct or "x-www-form-urlencoded" in ct or "xml" in ct
+
+
+def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
+    """An SQS event source mapping batch built from ReceiveMessage results."""
+    records = []
+    for message in messages:
+        attributes = message.get("MessageAttributes") or {}
+        records.append(
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": message.get("Attributes") or {},
+                "messageAttributes": {
+                    name: {
+                        "stringValue": value.get("StringValue"),
+                        "binaryValue": value.get("BinaryValue"),
+                        "stringListValues": [],
+                        "binaryListValues": [],
+                        "dataType": value["DataType"],
+                    }
+                    for name, value in attributes.items()
+                },
+                "md5OfBody": message.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": REGION,
+            }
+        )
+    return {"Records": records}
+
+
+@dataclass
+class LambdaContext:
+    """The context object Lambda passes to a handler (the attributes Powertools reads)."""
+
+    function_name: str
+    memory_limit_in_mb: int = 512
+    timeout_seconds: float = 4.0
+    function_version: str = "$LATEST"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = ""
+    log_stream_name: str = ""
+    _started: float = field(default_factory=time.monotonic)
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.timeout_seconds - (time.monotonic() - self._started)) * 1000))

@@ -1,0 +1,21 @@
+"""What a new Lambda execution environment starts without: the bridge's per-process caches.
+
+The local stack and the tests call `cold_start()` whenever they change the environment the
+handlers read, as a new deployment would.
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.utilities import parameters
+
+from sensor_bridge import aws_clients, bridge, config_source, idempotency, settings, tokens
+
+
+def cold_start() -> None:
+    settings.settings.cache_clear()
+    config_source.current_config.cache_clear()
+    aws_clients.reset()
+    idempotency.reset()
+    bridge._process.cache_clear()
+    tokens.token_provider.invalidate()
+    parameters.clear_caches()  # type: ignore[no-untyped-call]

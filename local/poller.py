@@ -1,0 +1,83 @@
+"""Plays the SQS event source mapping for the retry function: receive a batch, invoke the
+handler with a real SQS event, delete what succeeded, leave the batch item failures."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+from local.apigw import LambdaContext, sqs_event
+from local.virtual_time import advance
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+@dataclass
+class PollStats:
+    batches: int = 0
+    messages: int = 0
+    failures: int = 0
+    fast_forwarded_s: float = 0.0
+
+
+class RetryPoller:
+    def __init__(self, queue_url: str, queue_arn: str, handler: Handler, *, batch_size: int = 10) -> None:
+        self.queue_url = queue_url
+        self.queue_arn = queue_arn
+        self.handler = handler
+        self.batch_size = batch_size
+        self.stats = PollStats()
+        self._sqs: Any = boto3.client("sqs")
+
+    def poll_once(self) -> int:
+        """One batch; the number of messages it held."""
+        messages = self._sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=self.batch_size,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if not messages:
+            return 0
+        answer = self.handler(
+            sqs_event(messages, self.queue_arn), LambdaContext("sensor-bridge-retry", timeout_seconds=60)
+        )
+        failed = {item["itemIdentifier"] for item in (answer or {}).get("batchItemFailures", [])}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:
+            self._sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+            )
+        self.stats.batches += 1
+        self.stats.messages += len(messages)
+        self.stats.failures += len(failed)
+        return len(messages)
+
+    def pending(self) -> int:
+        attrs = self._sqs.get_queue_attributes(
+            QueueUrl=self.queue_url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesDelayed",
+                "ApproximateNumberOfMessagesNotVisible",
+            ],
+        )["Attributes"]
+        return sum(int(v) for v in attrs.values())
+
+    def drain(self, *, step_s: float = 5.0, max_simulated_s: float = 48 * 3600) -> PollStats:
+        """Deliver until the queue is empty, fast-forwarding simulated time while all messages wait."""
+        budget = max_simulated_s
+        while True:
+            if self.poll_once():
+                continue
+            if not self.pending():
+                return self.stats
+            if budget <= 0:
+                raise TimeoutError(f"retry queue not drained after {max_simulated_s} simulated seconds")
+            advance(step_s)
+            self.stats.fast_forwarded_s += step_s
+            budget -= step_s

@@ -1,0 +1,974 @@
+"""A Bentley iTwin Sensor Data API simulator plus an IMS-style token endpoint, over real HTTP.
+
+Standard library only. It serves, on loopback:
+
+* ``POST /connect/token`` - OAuth2 client credentials (form fields or HTTP Basic client auth),
+  scope ``itwin-platform``; answers OAuth2-style errors (``{"error": "invalid_client"}``).
+* ``POST /sensor-data/integrations/integrate`` - the integrate call, with the seed's request,
+  response and error shapes (``{"error": {"code", "message", "target"?}}``).
+* ``/_sim/...`` - unauthenticated admin and inspection routes:
+  ``GET /_sim/state``, ``GET|POST /_sim/config`` (``rate_limit_per_minute``, ``token_ttl_seconds``;
+  posting resets the rate window), ``POST|DELETE /_sim/faults`` (a FIFO of
+  ``{"status", "retry_after", "body", "latency_ms", "drop", "count"}`` applied to the next integrate
+  calls that pass auth and the rate limit), ``POST /_sim/expire-tokens``, ``POST /_sim/reset``.
+  The same is available in-process: ``state()``, ``configure()``, ``inject()``, ``clear_faults()``,
+  ``expire_tokens()``, ``reset()``.
+
+Integrate checks run in this order: Authorization header (401 ``HeaderNotFound``), token (401
+``InvalidAuthorizationToken``), "IoT Creator" role (403), rate limit (429, fixed one-minute window
+over calls that passed auth), injected faults, then the body (422 ``InvalidProcessIntegrationRequest``
+with a ``target``). ``state()["calls"]`` records every integrate request with its final status; a
+dropped connection is recorded as status 0 with ``"dropped": true``.
+
+Behaviour the real API does not document, and what the simulator assumes:
+
+* ``new`` for a ``refId`` that already exists creates a second device (or sensor);
+  ``state()["created"]`` counts ``new`` creations per ``refId`` (devices and sensors alike).
+  ``update``/``remove`` address the most recently created, not yet removed, item with that ``refId``.
+* The 200 answer never echoes ``refId`` and lists each device's sensors sorted by their generated id
+  (reversed if that happens to be the order they were created in), so clients must match by props.
+* Every device an integrate call touches is answered, removed ones included (with their last props).
+  The sensors answered for a device are the ones it had before the call plus those the call created
+  (sensors removed by the call are still answered, with their last props).
+* A whole request is validated before any state changes: it is applied to a copy that is only kept
+  when every item succeeded (all-or-nothing).
+* Removing a node (``integration.changeState == "remove"``) is not supported and answers 422.
+
+Run it in the foreground with ``python -m local.simulator --port 8765 [--rate-limit N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import contextlib
+import copy
+import json
+import secrets
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import Enum
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType, TracebackType
+from typing import Any, cast
+from urllib.parse import parse_qs, unquote, urlsplit
+
+__all__ = [
+    "DEFAULT_PROJECT_ID",
+    "DEMO_CLIENT_ID",
+    "DEMO_CLIENT_SECRET",
+    "IOT_CREATOR_ROLE",
+    "NO_ROLE_CLIENT_ID",
+    "NO_ROLE_CLIENT_SECRET",
+    "SCOPE",
+    "SensorDataSimulator",
+    "SimClient",
+]
+
+IOT_CREATOR_ROLE = "IoT Creator"
+SCOPE = "itwin-platform"
+DEMO_CLIENT_ID = "bridge-local-client"
+DEMO_CLIENT_SECRET = "bridge-local-secret"
+NO_ROLE_CLIENT_ID = "bridge-no-role-client"
+NO_ROLE_CLIENT_SECRET = "bridge-no-role-secret"
+DEFAULT_PROJECT_ID = "6295B89C93266401FA614392"
+
+API_PREFIX = "/sensor-data"
+INTEGRATE_PATH = API_PREFIX + "/integrations/integrate"
+TOKEN_PATH = "/connect/token"
+CHANGE_STATES = frozenset({"new", "update", "remove"})
+# Props only the platform sets; clients cannot overwrite them.
+SERVER_PROPS = frozenset({"SERIAL_NO", "SIZE", "CREATION_DATE", "NODE_ID", "PROJECT_ID"})
+RATE_WINDOW_SECONDS = 60.0
+
+MSG_HEADER_NOT_FOUND = "Header Authorization was not found in the request. Access denied."
+MSG_INVALID_TOKEN = "The access token provided is invalid or has expired. Access denied."
+MSG_INSUFFICIENT = "The user has insufficient permissions for the requested operation."
+MSG_TOO_MANY = "More requests were received than the subscription rate-limit allows."
+MSG_MISSING_INTEGRATION_ID = (
+    "Minimum request parameters not provided, new Devices and Sensors must have a valid "
+    "`props.INTEGRATION_ID` set."
+)
+MSG_NOT_AN_INTEGRATION = (
+    "The request body is not an integration: expected a JSON object with an `integration` object."
+)
+
+JSON = Any
+
+
+@dataclass
+class SimClient:
+    """An IMS client the token endpoint knows. ``"IoT Creator"`` in ``roles`` is needed to integrate."""
+
+    client_id: str
+    client_secret: str
+    roles: frozenset[str]
+
+
+def default_clients() -> list[SimClient]:
+    """The demo client (with the IoT Creator role) and a client without any role."""
+    return [
+        SimClient(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, frozenset({IOT_CREATOR_ROLE})),
+        SimClient(NO_ROLE_CLIENT_ID, NO_ROLE_CLIENT_SECRET, frozenset()),
+    ]
+
+
+class _Unset(Enum):
+    UNSET = "unset"
+
+
+_UNSET = _Unset.UNSET
+
+
+@dataclass
+class _Token:
+    client_id: str
+    roles: frozenset[str]
+    expires_at: float
+
+
+@dataclass
+class _Sensor:
+    ref_id: str
+    id: str
+    props: dict[str, JSON]
+    removed: bool = False
+
+
+@dataclass
+class _Device:
+    ref_id: str
+    node_id: str
+    id: str
+    props: dict[str, JSON]
+    removed: bool = False
+    sensors: list[_Sensor] = field(default_factory=list)
+
+
+@dataclass
+class _Model:
+    """Everything an integrate call may change; copied, changed and swapped in as one."""
+
+    nodes: dict[str, dict[str, JSON]] = field(default_factory=dict)
+    devices: list[_Device] = field(default_factory=list)
+    created: dict[str, int] = field(default_factory=dict)
+    used_hex: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Fault:
+    count: int
+    status: int | None = None
+    retry_after: str | None = None
+    latency_ms: int = 0
+    drop: bool = False
+    body: str | None = None
+
+
+@dataclass
+class _Reply:
+    status: int
+    payload: JSON = None
+    headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None
+    drop: bool = False
+
+
+class _IntegrationError(Exception):
+    def __init__(
+        self, message: str, target: str | None = None, code: str = "InvalidProcessIntegrationRequest"
+    ):
+        super().__init__(message)
+        self.message = message
+        self.target = target
+        self.code = code
+
+
+def _api_error(code: str, message: str, target: str | None = None) -> dict[str, JSON]:
+    error: dict[str, JSON] = {"code": code, "message": message}
+    if target is not None:
+        error["target"] = target
+    return {"error": error}
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _fault_code(status: int) -> str:
+    codes = {
+        400: "BadRequest",
+        401: "InvalidAuthorizationToken",
+        403: "InsufficientPermissions",
+        404: "NotFound",
+        409: "Conflict",
+        422: "InvalidProcessIntegrationRequest",
+        429: "TooManyRequests",
+        502: "BadGateway",
+        503: "ServiceUnavailable",
+        504: "GatewayTimeout",
+    }
+    if status in codes:
+        return codes[status]
+    return "InternalServerError" if status >= 500 else "SimulatedFault"
+
+
+def _parse_fault(raw: JSON) -> _Fault:
+    if not isinstance(raw, dict):
+        raise ValueError("a fault must be a JSON object")
+    unknown = set(raw) - {"status", "count", "retry_after", "latency_ms", "drop", "body"}
+    if unknown:
+        raise ValueError(f"unknown fault keys: {sorted(unknown)}")
+    count = raw.get("count", 1)
+    status = raw.get("status")
+    latency = raw.get("latency_ms", 0)
+    drop = raw.get("drop", False)
+    retry_after = raw.get("retry_after")
+    body = raw.get("body")
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise ValueError("fault count must be a positive integer")
+    if status is not None and (
+        not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599
+    ):
+        raise ValueError("fault status must be an HTTP status code")
+    if not isinstance(latency, int) or isinstance(latency, bool) or latency < 0:
+        raise ValueError("fault latency_ms must be a non-negative integer")
+    if not isinstance(drop, bool):
+        raise ValueError("fault drop must be a boolean")
+    if retry_after is not None and not isinstance(retry_after, str | int):
+        raise ValueError("fault retry_after must be a string (sent verbatim)")
+    if body is not None and not isinstance(body, str):
+        raise ValueError("fault body must be a string (sent verbatim)")
+    if status is None and not drop and latency == 0:
+        raise ValueError("a fault needs one of status, latency_ms or drop")
+    if status is not None and drop:
+        raise ValueError("a fault cannot both answer a status and drop the connection")
+    return _Fault(
+        count=count,
+        status=status,
+        retry_after=None if retry_after is None else str(retry_after),
+        latency_ms=latency,
+        drop=drop,
+        body=body,
+    )
+
+
+def _is_int_or_none(value: JSON) -> bool:
+    return value is None or (isinstance(value, int) and not isinstance(value, bool))
+
+
+class SensorDataSimulator:
+    """Sensor Data API + IMS token endpoint on loopback; see the module docstring."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        rate_limit_per_minute: int | None = None,
+        token_ttl_seconds: int = 3600,
+        clients: list[SimClient] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        # The clock is injectable so that the local stack's simulated time moves the rate-limit
+        # window and token expiry together with the queues' delays.
+        self._clock = clock
+        self._host = host
+        self._port = port
+        self._lock = threading.RLock()
+        self._clients = {c.client_id: c for c in (clients if clients is not None else default_clients())}
+        self.rate_limit_per_minute = rate_limit_per_minute
+        self.token_ttl_seconds = token_ttl_seconds
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._clear()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _clear(self) -> None:
+        self._model = _Model()
+        self._tokens: dict[str, _Token] = {}
+        self._calls: list[dict[str, JSON]] = []
+        self._faults: list[_Fault] = []
+        self._token_requests = 0
+        self._window_start: float | None = None
+        self._window_count = 0
+
+    def start(self) -> SensorDataSimulator:
+        """Bind and serve in a daemon thread; returns self."""
+        if self._server is not None:
+            return self
+        server = _Server((self._host, self._port), _Handler)
+        server.simulator = self
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, args=(0.05,), name="sensor-data-simulator", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        self._server, self._thread = None, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> SensorDataSimulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the simulator is not started")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._host}:{self.port}"
+
+    @property
+    def api_base_url(self) -> str:
+        return self.url + API_PREFIX
+
+    @property
+    def token_url(self) -> str:
+        return self.url + TOKEN_PATH
+
+    # ------------------------------------------------------------------ admin (Python API)
+
+    def state(self) -> dict[str, JSON]:
+        """Nodes, devices (with sensors and removed flags), creations per refId, calls, token requests."""
+        with self._lock:
+            model = self._model
+            return copy.deepcopy(
+                {
+                    "nodes": list(model.nodes.values()),
+                    "devices": [
+                        {
+                            "refId": d.ref_id,
+                            "nodeId": d.node_id,
+                            "id": d.id,
+                            "props": d.props,
+                            "removed": d.removed,
+                            "sensors": [
+                                {"refId": s.ref_id, "id": s.id, "props": s.props, "removed": s.removed}
+                                for s in d.sensors
+                            ],
+                        }
+                        for d in model.devices
+                    ],
+                    "created": model.created,
+                    "calls": self._calls,
+                    "token_requests": self._token_requests,
+                }
+            )
+
+    def config(self) -> dict[str, JSON]:
+        with self._lock:
+            return {
+                "rate_limit_per_minute": self.rate_limit_per_minute,
+                "token_ttl_seconds": self.token_ttl_seconds,
+            }
+
+    def configure(
+        self,
+        *,
+        rate_limit_per_minute: int | _Unset | None = _UNSET,
+        token_ttl_seconds: int | _Unset = _UNSET,
+    ) -> dict[str, JSON]:
+        """Change the rate limit (None = unlimited) and/or token lifetime; resets the rate window."""
+        if not isinstance(rate_limit_per_minute, _Unset) and not _is_int_or_none(rate_limit_per_minute):
+            raise ValueError("rate_limit_per_minute must be an integer or null")
+        if not isinstance(token_ttl_seconds, _Unset) and (
+            not isinstance(token_ttl_seconds, int) or isinstance(token_ttl_seconds, bool)
+        ):
+            raise ValueError("token_ttl_seconds must be an integer")
+        with self._lock:
+            if not isinstance(rate_limit_per_minute, _Unset):
+                self.rate_limit_per_minute = rate_limit_per_minute
+            if not isinstance(token_ttl_seconds, _Unset):
+                self.token_ttl_seconds = token_ttl_seconds
+            self._window_start = None
+            self._window_count = 0
+            return self.config()
+
+    def inject(self, *faults: dict[str, JSON]) -> int:
+        """Queue faults (FIFO) for the next integrate calls; returns how many calls are now queued."""
+        parsed = [_parse_fault(f) for f in faults]
+        with self._lock:
+            self._faults.extend(parsed)
+            return sum(f.count for f in self._faults)
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def expire_tokens(self) -> int:
+        """Make every issued token expired; returns how many there were."""
+        with self._lock:
+            for token in self._tokens.values():
+                token.expires_at = 0.0
+            return len(self._tokens)
+
+    def reset(self) -> None:
+        """Forget state, calls, faults, tokens and counters; keep the configuration."""
+        with self._lock:
+            self._clear()
+
+    # ------------------------------------------------------------------ token endpoint
+
+    def _token(self, headers: dict[str, str], body: bytes) -> _Reply:
+        with self._lock:
+            self._token_requests += 1
+        form = {
+            k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()
+        }
+        client_id, client_secret = form.get("client_id"), form.get("client_secret")
+        auth = headers.get("authorization", "")
+        if auth[:6].lower() == "basic ":
+            try:
+                decoded = base64.b64decode(auth[6:].strip(), validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                decoded = ""
+            if ":" in decoded:
+                basic_id, basic_secret = decoded.split(":", 1)
+                client_id, client_secret = unquote(basic_id), unquote(basic_secret)
+            else:
+                client_id = client_secret = None
+        client = self._clients.get(client_id or "")
+        if client is None or not secrets.compare_digest(client.client_secret, client_secret or ""):
+            return _Reply(400, {"error": "invalid_client"})
+        if form.get("grant_type") != "client_credentials":
+            return _Reply(400, {"error": "unsupported_grant_type"})
+        scopes = set(form.get("scope", "").split())
+        if not scopes or scopes != {SCOPE}:
+            return _Reply(400, {"error": "invalid_scope"})
+        access_token = secrets.token_urlsafe(32)
+        with self._lock:
+            ttl = self.token_ttl_seconds
+            self._tokens[access_token] = _Token(client.client_id, client.roles, self._clock() + ttl)
+        return _Reply(
+            200,
+            {"access_token": access_token, "token_type": "Bearer", "expires_in": ttl, "scope": SCOPE},
+            {"Cache-Control": "no-store", "Pragma": "no-cache"},
+        )
+
+    # ------------------------------------------------------------------ integrate endpoint
+
+    def _gate(self, headers: dict[str, str]) -> tuple[_Reply | None, _Fault | None, dict[str, str]]:
+        """Auth, rate limit and the next fault. Returns (final reply or None, fault, extra headers)."""
+        auth = headers.get("authorization")
+        if auth is None:
+            return _Reply(401, _api_error("HeaderNotFound", MSG_HEADER_NOT_FOUND)), None, {}
+        scheme, _, token_value = auth.strip().partition(" ")
+        with self._lock:
+            token = self._tokens.get(token_value.strip()) if scheme.lower() == "bearer" else None
+            if token is None or token.expires_at <= self._clock():
+                reply = _Reply(
+                    401,
+                    _api_error("InvalidAuthorizationToken", MSG_INVALID_TOKEN),
+                    {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+                )
+                return reply, None, {}
+            if IOT_CREATOR_ROLE not in token.roles:
+                return _Reply(403, _api_error("InsufficientPermissions", MSG_INSUFFICIENT)), None, {}
+            extra: dict[str, str] = {}
+            limit = self.rate_limit_per_minute
+            if limit is not None:
+                now = self._clock()
+                if self._window_start is None or now >= self._window_start + RATE_WINDOW_SECONDS:
+                    self._window_start, self._window_count = now, 0
+                self._window_count += 1
+                if self._window_count > limit:
+                    wait = max(1, int(self._window_start + RATE_WINDOW_SECONDS - now + 0.999))
+                    headers_429 = {
+                        "retry-after": str(wait),
+                        "iTwinPlatform-RateLimit-RemainingCalls": "0",
+                        "iTwinPlatform-RateLimit-Retry-After-Seconds": str(wait),
+                        "iTwinPlatform-Tier": "community",
+                    }
+                    return _Reply(429, _api_error("TooManyRequests", MSG_TOO_MANY), headers_429), None, {}
+                extra["iTwinPlatform-RateLimit-RemainingCalls"] = str(max(0, limit - self._window_count))
+            fault: _Fault | None = None
+            if self._faults:
+                head = self._faults[0]
+                head.count -= 1
+                if head.count <= 0:
+                    self._faults.pop(0)
+                fault = head
+            return None, fault, extra
+
+    @staticmethod
+    def _fault_reply(fault: _Fault, extra: dict[str, str]) -> _Reply:
+        status = cast(int, fault.status)
+        headers = dict(extra)
+        if status == 429:
+            headers["iTwinPlatform-RateLimit-RemainingCalls"] = "0"
+            headers["iTwinPlatform-Tier"] = "community"
+        if fault.retry_after is not None:
+            headers["retry-after"] = fault.retry_after
+        if fault.body is not None:
+            headers["Content-Type"] = "text/plain; charset=utf-8"
+            return _Reply(status, headers=headers, raw=fault.body.encode("utf-8"))
+        code = _fault_code(status)
+        message = MSG_TOO_MANY if status == 429 else f"Simulated fault: HTTP {status}."
+        return _Reply(status, _api_error(code, message), headers)
+
+    def _handle_integrate(self, headers: dict[str, str], body: bytes, query: dict[str, str]) -> _Reply:
+        arrived = time.time()
+        reply, fault, extra = self._gate(headers)
+        if reply is None and fault is not None:
+            if fault.latency_ms:
+                time.sleep(fault.latency_ms / 1000)
+            if fault.drop:
+                reply = _Reply(0, drop=True)
+            elif fault.status is not None:
+                reply = self._fault_reply(fault, extra)
+        if reply is None:
+            try:
+                parsed: JSON = json.loads(body)
+            except (ValueError, UnicodeDecodeError):
+                reply = _Reply(
+                    422, _api_error("InvalidProcessIntegrationRequest", MSG_NOT_AN_INTEGRATION), extra
+                )
+            else:
+                try:
+                    reply = _Reply(200, self._integrate(parsed, query), extra)
+                except _IntegrationError as err:
+                    reply = _Reply(422, _api_error(err.code, err.message, err.target), extra)
+        try:
+            recorded: JSON = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            recorded = body.decode("utf-8", "replace")
+        call: dict[str, JSON] = {"status": reply.status, "body": recorded, "query": query, "at": arrived}
+        if reply.drop:
+            call["dropped"] = True
+        with self._lock:
+            self._calls.append(call)
+        return reply
+
+    def _integrate(self, body: JSON, query: dict[str, str]) -> dict[str, JSON]:
+        """Validate the whole request, apply it to a copy, and keep the copy only if all went well."""
+        if not isinstance(body, dict) or not isinstance(body.get("integration"), dict):
+            raise _IntegrationError(MSG_NOT_AN_INTEGRATION)
+        integration: dict[str, JSON] = body["integration"]
+        devices_in = self._check_shapes(integration)
+        self._check_items(devices_in)
+        with self._lock:
+            model = copy.deepcopy(self._model)
+            node = self._resolve_node(model, integration, query)
+            answered = [self._apply_device(model, node, i, dev) for i, dev in enumerate(devices_in)]
+            answer = {
+                "integration": {
+                    "node": copy.deepcopy(node),
+                    "devices": [self._answer_device(dev, sensors) for dev, sensors in answered],
+                }
+            }
+            self._model = model
+        return answer
+
+    @staticmethod
+    def _check_shapes(integration: dict[str, JSON]) -> list[dict[str, JSON]]:
+        devices = integration.get("devices", [])
+        if devices is None:
+            devices = []
+        if not isinstance(devices, list):
+            raise _IntegrationError("`integration.devices` must be an array.", "integration.devices")
+        for i, dev in enumerate(devices):
+            where = f"integration.devices[{i}]"
+            if not isinstance(dev, dict):
+                raise _IntegrationError(f"`{where}` must be an object.", where)
+            if not isinstance(dev.get("props", {}), dict):
+                raise _IntegrationError(f"`{where}.props` must be an object.", f"{where}.props")
+            sensors = dev.get("sensors", [])
+            if sensors is not None and not isinstance(sensors, list):
+                raise _IntegrationError(f"`{where}.sensors` must be an array.", f"{where}.sensors")
+            for j, sen in enumerate(sensors or []):
+                swhere = f"{where}.sensors[{j}]"
+                if not isinstance(sen, dict):
+                    raise _IntegrationError(f"`{swhere}` must be an object.", swhere)
+                if not isinstance(sen.get("props", {}), dict):
+                    raise _IntegrationError(f"`{swhere}.props` must be an object.", f"{swhere}.props")
+        return devices
+
+    @staticmethod
+    def _items(devices: list[dict[str, JSON]]) -> list[tuple[str, dict[str, JSON]]]:
+        items: list[tuple[str, dict[str, JSON]]] = []
+        for i, dev in enumerate(devices):
+            items.append((f"integration.devices[{i}]", dev))
+            items.extend(
+                (f"integration.devices[{i}].sensors[{j}]", s) for j, s in enumerate(dev.get("sensors") or [])
+            )
+        return items
+
+    def _check_items(self, devices: list[dict[str, JSON]]) -> None:
+        items = self._items(devices)
+        for where, item in items:
+            integration_id = (item.get("props") or {}).get("INTEGRATION_ID")
+            if item.get("changeState") == "new" and not (
+                isinstance(integration_id, str) and integration_id.strip()
+            ):
+                raise _IntegrationError(MSG_MISSING_INTEGRATION_ID, f"{where}.props.INTEGRATION_ID")
+        for where, item in items:
+            state = item.get("changeState")
+            if not isinstance(state, str) or state not in CHANGE_STATES:
+                raise _IntegrationError(
+                    f"Invalid changeState {state!r}: expected one of new, update, remove.",
+                    f"{where}.changeState",
+                )
+        for where, item in items:
+            ref_id = item.get("refId")
+            if not isinstance(ref_id, str) or not ref_id.strip():
+                raise _IntegrationError(
+                    "Minimum request parameters not provided, Devices and Sensors must have a `refId` set.",
+                    f"{where}.refId",
+                )
+
+    def _resolve_node(
+        self, model: _Model, integration: dict[str, JSON], query: dict[str, str]
+    ) -> dict[str, JSON]:
+        state = integration.get("changeState")
+        if state is not None and state not in CHANGE_STATES:
+            raise _IntegrationError(
+                f"Invalid changeState {state!r}: expected one of new, update, remove.",
+                "integration.changeState",
+            )
+        node_id = integration.get("nodeId")
+        if node_id is not None:
+            if not isinstance(node_id, str) or node_id not in model.nodes:
+                raise _IntegrationError(f"Node {node_id} was not found", "integration.nodeId")
+            if state == "remove":
+                raise _IntegrationError(
+                    "Removing a node is not supported by the simulator.", "integration.changeState"
+                )
+            return model.nodes[node_id]
+        if state != "new":
+            raise _IntegrationError(
+                "Minimum request parameters not provided, `integration.nodeId` is required unless "
+                "`integration.changeState` is `new`.",
+                "integration.nodeId",
+            )
+        serial = self._new_hex(model)
+        node: dict[str, JSON] = {
+            "props": {
+                "SERIAL_NO": serial,
+                "CREATION_DATE": _now_iso(),
+                "INTEGRATION_ID": "NODE_API_SDE",
+                "PROJECT_ID": query.get("iTwinId") or DEFAULT_PROJECT_ID,
+                "NAME": f"Data Source API Import {serial}",
+            },
+            "id": f"/api/{serial}/node",
+            "type": "DYNAMIC",
+        }
+        model.nodes[node["id"]] = node
+        return node
+
+    @staticmethod
+    def _new_hex(model: _Model) -> str:
+        while True:
+            value = secrets.token_hex(3).upper()
+            if value not in model.used_hex:
+                model.used_hex.add(value)
+                return value
+
+    @staticmethod
+    def _client_props(item: dict[str, JSON]) -> dict[str, JSON]:
+        return {k: v for k, v in (item.get("props") or {}).items() if k not in SERVER_PROPS}
+
+    def _new_props(self, node: dict[str, JSON], item: dict[str, JSON], *, device: bool) -> dict[str, JSON]:
+        given = self._client_props(item)
+        props: dict[str, JSON] = {"SERIAL_NO": str(uuid.uuid4())}
+        if device:
+            props["SIZE"] = 0
+        props["CREATION_DATE"] = _now_iso()
+        props["NODE_ID"] = node["id"]
+        props["INTEGRATION_ID"] = given.pop("INTEGRATION_ID")
+        props["PROJECT_ID"] = node["props"]["PROJECT_ID"]
+        if "NAME" in given:
+            props["NAME"] = given.pop("NAME")
+        props.update(given)
+        return props
+
+    def _apply_device(
+        self, model: _Model, node: dict[str, JSON], index: int, item: dict[str, JSON]
+    ) -> tuple[_Device, list[_Sensor]]:
+        where = f"integration.devices[{index}]"
+        state, ref_id = item["changeState"], item["refId"]
+        if state == "new":
+            hex_id = self._new_hex(model)
+            device = _Device(
+                ref_id=ref_id,
+                node_id=node["id"],
+                id=f"{node['id']}/dynamic/{hex_id}/device",
+                props=self._new_props(node, item, device=True),
+            )
+            model.devices.append(device)
+            model.created[ref_id] = model.created.get(ref_id, 0) + 1
+        else:
+            found = [
+                d for d in model.devices if d.ref_id == ref_id and d.node_id == node["id"] and not d.removed
+            ]
+            if not found:
+                raise _IntegrationError(
+                    f"Device with refId '{ref_id}' was not found in node {node['id']}.", f"{where}.refId"
+                )
+            device = found[-1]
+        answered = [s for s in device.sensors if not s.removed]
+        if state == "remove":
+            device.removed = True
+            for sensor in device.sensors:
+                sensor.removed = True
+            return device, answered
+        if state == "update":
+            device.props.update(self._client_props(item))
+        for j, sen in enumerate(item.get("sensors") or []):
+            swhere = f"{where}.sensors[{j}]"
+            sstate, sref = sen["changeState"], sen["refId"]
+            if sstate == "new":
+                sensor = _Sensor(
+                    ref_id=sref,
+                    id=f"{device.id}/{self._new_hex(model)}/sensor",
+                    props=self._new_props(node, sen, device=False),
+                )
+                device.sensors.append(sensor)
+                answered.append(sensor)
+                model.created[sref] = model.created.get(sref, 0) + 1
+                continue
+            matches = [s for s in device.sensors if s.ref_id == sref and not s.removed]
+            if not matches:
+                raise _IntegrationError(
+                    f"Sensor with refId '{sref}' was not found in device {device.id}.", f"{swhere}.refId"
+                )
+            if sstate == "update":
+                matches[-1].props.update(self._client_props(sen))
+            else:
+                matches[-1].removed = True
+        device.props["SIZE"] = sum(1 for s in device.sensors if not s.removed)
+        return device, answered
+
+    @staticmethod
+    def _answer_device(device: _Device, sensors: list[_Sensor]) -> dict[str, JSON]:
+        ordered = sorted(sensors, key=lambda s: s.id)
+        if len(ordered) > 1 and [s.id for s in ordered] == [s.id for s in sensors]:
+            ordered.reverse()
+        return {
+            "device": {"props": copy.deepcopy(device.props), "id": device.id, "type": "DYNAMIC"},
+            "sensors": [
+                {
+                    "props": copy.deepcopy(s.props),
+                    "id": s.id,
+                    "observationType": "DYNAMIC",
+                    "type": "DYNAMIC",
+                    "device": device.id,
+                }
+                for s in ordered
+            ],
+        }
+
+    # ------------------------------------------------------------------ admin (HTTP)
+
+    def _admin_config(self, body: bytes) -> _Reply:
+        data = _json_object(body)
+        if data is None:
+            return _Reply(400, _api_error("BadRequest", "Expected a JSON object."))
+        unknown = set(data) - {"rate_limit_per_minute", "token_ttl_seconds"}
+        if unknown:
+            return _Reply(400, _api_error("BadRequest", f"Unknown config keys: {sorted(unknown)}"))
+        try:
+            effective = self.configure(
+                rate_limit_per_minute=data.get("rate_limit_per_minute", _UNSET),
+                token_ttl_seconds=data.get("token_ttl_seconds", _UNSET),
+            )
+        except ValueError as err:
+            return _Reply(400, _api_error("BadRequest", str(err)))
+        return _Reply(200, effective)
+
+    def _admin_faults(self, body: bytes) -> _Reply:
+        data = _json_object(body)
+        if data is None or not isinstance(data.get("faults"), list):
+            return _Reply(400, _api_error("BadRequest", 'Expected {"faults": [...]}.'))
+        try:
+            queued = self.inject(*data["faults"])
+        except ValueError as err:
+            return _Reply(400, _api_error("BadRequest", str(err)))
+        return _Reply(200, {"queued_calls": queued})
+
+    def _admin_clear_faults(self, _body: bytes) -> _Reply:
+        self.clear_faults()
+        return _Reply(200, {"queued_calls": 0})
+
+    def _admin_expire(self, _body: bytes) -> _Reply:
+        return _Reply(200, {"expired": self.expire_tokens()})
+
+    def _admin_reset(self, _body: bytes) -> _Reply:
+        self.reset()
+        return _Reply(200, {"reset": True, "config": self.config()})
+
+    # ------------------------------------------------------------------ routing
+
+    def _route(
+        self, method: str, path: str, headers: dict[str, str], body: bytes, query: dict[str, str]
+    ) -> _Reply:
+        routes: dict[str, dict[str, Callable[[], _Reply]]] = {
+            TOKEN_PATH: {"POST": lambda: self._token(headers, body)},
+            INTEGRATE_PATH: {"POST": lambda: self._handle_integrate(headers, body, query)},
+            "/_sim/state": {"GET": lambda: _Reply(200, self.state())},
+            "/_sim/config": {
+                "GET": lambda: _Reply(200, self.config()),
+                "POST": lambda: self._admin_config(body),
+            },
+            "/_sim/faults": {
+                "POST": lambda: self._admin_faults(body),
+                "DELETE": lambda: self._admin_clear_faults(body),
+            },
+            "/_sim/expire-tokens": {"POST": lambda: self._admin_expire(body)},
+            "/_sim/reset": {"POST": lambda: self._admin_reset(body)},
+        }
+        methods = routes.get(path)
+        if methods is None:
+            return _Reply(404, _api_error("NotFound", f"No route for {method} {path}."))
+        handler = methods.get(method)
+        if handler is None:
+            allowed = ", ".join(sorted(methods))
+            return _Reply(
+                405,
+                _api_error("MethodNotAllowed", f"Method {method} is not allowed on {path}; use {allowed}."),
+                {"Allow": allowed},
+            )
+        return handler()
+
+
+def _json_object(body: bytes) -> dict[str, JSON] | None:
+    if not body.strip():
+        return {}
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    simulator: SensorDataSimulator
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server_version = "SensorDataSimulator/1.0"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence the default per-request logging to stderr."""
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks: list[bytes] = []
+            while True:
+                size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _dispatch(self) -> None:
+        simulator = cast(_Server, self.server).simulator
+        try:
+            body = self._read_body()
+        except ValueError:
+            self.close_connection = True
+            self._send(_Reply(400, _api_error("BadRequest", "Malformed request body framing.")))
+            return
+        parts = urlsplit(self.path)
+        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        try:
+            reply = simulator._route(self.command, parts.path, headers, body, query)
+        except Exception as err:  # a simulator bug must still answer something
+            reply = _Reply(500, _api_error("InternalServerError", f"Simulator error: {err!r}"))
+        if reply.drop:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self._send(reply)
+
+    def _send(self, reply: _Reply) -> None:
+        if reply.raw is not None:
+            data = reply.raw
+            content_type = reply.headers.get("Content-Type", "application/octet-stream")
+        else:
+            data = json.dumps(reply.payload).encode("utf-8")
+            content_type = "application/json; charset=utf-8"
+        self.send_response(reply.status)
+        for name, value in reply.headers.items():
+            if name.lower() != "content-type":
+                self.send_header(name, value)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _dispatch
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Sensor Data API simulator with an IMS-style token endpoint."
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--rate-limit", type=int, default=None, help="integrate calls per minute (default unlimited)"
+    )
+    parser.add_argument("--token-ttl", type=int, default=3600, help="token lifetime in seconds")
+    args = parser.parse_args(argv)
+    sim = SensorDataSimulator(
+        args.host, args.port, rate_limit_per_minute=args.rate_limit, token_ttl_seconds=args.token_ttl
+    ).start()
+    print(f"Sensor Data simulator on {sim.url}", flush=True)
+    print(f"  api_base_url: {sim.api_base_url}", flush=True)
+    print(f"  token_url:    {sim.token_url}", flush=True)
+    print(f"  state:        {sim.url}/_sim/state", flush=True)
+    print(f"  client:       {DEMO_CLIENT_ID} / {DEMO_CLIENT_SECRET} (IoT Creator)", flush=True)
+    print("Ctrl-C stops it.", flush=True)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

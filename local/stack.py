@@ -1,0 +1,355 @@
+"""The embedded local stack: the whole bridge on one machine, no AWS account, no Docker.
+
+moto (server mode) provides SQS, Secrets Manager and DynamoDB; the Sensor Data simulator and IMS
+token endpoint run on loopback; a gateway serves template.yaml's routes to the real handlers; a
+poller plays the SQS event source mapping for the retry function on simulated time.
+
+    python -m local.stack run     replay events/, print what happened and a summary line
+    python -m local.stack serve   keep it up for your own webhooks (Ctrl-C stops it)
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from local import virtual_time
+from local.gateway import Gateway, decode_json
+from local.lambda_runtime import cold_start
+from local.poller import RetryPoller
+from local.provision import LOCAL_WEBHOOK_SECRETS, Resources, bridge_environment, provision
+from local.simulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SensorDataSimulator
+from local.template_routes import ROOT, functions, http_routes, import_handler, load_template, sqs_consumer
+from sensor_bridge import clock
+from sensor_bridge.profiles import device_ref_id
+
+EVENTS_DIR = ROOT / "events"
+LOCAL_AWS = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",  # moto accepts any credentials
+    "AWS_DEFAULT_REGION": "eu-west-1",
+    "AWS_REGION": "eu-west-1",
+    "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
+    "POWERTOOLS_DEV": "false",
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class LocalStack:
+    def __init__(self, *, rate_limit_per_minute: int | None = None, gateway_port: int = 0) -> None:
+        self.rate_limit_per_minute = rate_limit_per_minute
+        self.gateway_port = gateway_port
+        self._moto: Any = None
+        self.simulator: SensorDataSimulator | None = None
+        self.gateway: Gateway | None = None
+        self.resources: Resources | None = None
+        self.poller: RetryPoller | None = None
+        self._saved_env: dict[str, str | None] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> LocalStack:
+        from moto.server import ThreadedMotoServer
+
+        virtual_time.install()
+        port = _free_port()
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._moto.start()
+        self._set_env({**LOCAL_AWS, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"})
+        self.simulator = SensorDataSimulator(
+            rate_limit_per_minute=self.rate_limit_per_minute, clock=clock.now
+        ).start()
+        self.reset()
+        return self
+
+    def reset(self) -> None:
+        """A clean account and API: new resources, empty simulator, clock back to now."""
+        assert self.simulator is not None
+        endpoint = os.environ["AWS_ENDPOINT_URL"]
+        httpx.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
+        self.simulator.reset()
+        clock.reset()
+        self.resources = provision()
+        self._set_env(
+            bridge_environment(self.resources, self.simulator.api_base_url, self.simulator.token_url)
+        )
+        cold_start()
+        template = load_template()
+        handler_name, props = sqs_consumer(template)
+        code_uris = {p["Handler"]: p.get("CodeUri") for p in functions(template).values()}
+        self.poller = RetryPoller(
+            self.resources.retry_queue_url,
+            self.resources.retry_queue_arn,
+            import_handler(handler_name, code_uris.get(handler_name)),
+            batch_size=int(props.get("BatchSize", 10)),
+        )
+        self._routes = [
+            (r, import_handler(r.handler, code_uris.get(r.handler))) for r in http_routes(template)
+        ]
+
+    def start_gateway(self) -> Gateway:
+        self.gateway = Gateway(self._routes, port=self.gateway_port).start()
+        return self.gateway
+
+    def stop(self) -> None:
+        if self.gateway is not None:
+            self.gateway.stop()
+        if self.simulator is not None:
+            self.simulator.stop()
+        if self._moto is not None:
+            self._moto.stop()
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        clock.reset()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _set_env(self, values: dict[str, str]) -> None:
+        for name, value in values.items():
+            self._saved_env.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+
+    # -- acting ----------------------------------------------------------------------------
+    def invoke(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: dict[str, str] | None = None,
+        body: bytes = b"",
+    ) -> tuple[int, dict[str, str], Any]:
+        """One request through the gateway's routing to the real handler (in-process)."""
+        gateway = self.gateway or Gateway(self._routes)
+        status, answer_headers, payload = gateway.invoke(method, path, headers or {}, body)
+        return status, answer_headers, decode_json(payload)
+
+    def drain(self, **kwargs: Any) -> None:
+        assert self.poller is not None
+        self.poller.drain(**kwargs)
+
+    # -- reading ---------------------------------------------------------------------------
+    def queue_messages(self, which: str) -> list[dict[str, Any]]:
+        """The work items on the retry or dead-letter queue, delayed and in-flight ones included,
+        read from moto's state without consuming them. Each carries `_delay_seconds`: the
+        DelaySeconds it was sent with."""
+        from moto.core.models import DEFAULT_ACCOUNT_ID
+        from moto.sqs.models import sqs_backends
+
+        assert self.resources is not None
+        url = self.resources.retry_queue_url if which == "retry" else self.resources.dead_letter_queue_url
+        queue = sqs_backends[DEFAULT_ACCOUNT_ID][os.environ["AWS_DEFAULT_REGION"]].queues[
+            url.rsplit("/", 1)[1]
+        ]
+        items = []
+        for message in list(queue._messages):
+            body = json.loads(message.body)
+            delayed_until = float(message.delayed_until or 0)
+            sent = float(message.sent_timestamp or 0)
+            body["_delay_seconds"] = round(max(0.0, delayed_until - sent) / 1000) if delayed_until else 0
+            items.append(body)
+        return items
+
+
+# -- replaying events/ ---------------------------------------------------------------------
+@dataclass
+class Replayed:
+    name: str
+    source: str
+    status: int
+    answer: Any
+    devices: list[dict[str, Any]] = field(default_factory=list)
+
+
+def webhook_events(folder: Path = EVENTS_DIR) -> list[tuple[str, dict[str, Any]]]:
+    """The API Gateway HTTP API events in events/ (SQS samples and others are skipped)."""
+    found = []
+    for path in sorted(folder.glob("*.json")):
+        event = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(event, dict) and event.get("version") == "2.0" and "routeKey" in event:
+            found.append((path.name, event))
+    return found
+
+
+def replay(client: httpx.Client, base_url: str, event: dict[str, Any]) -> httpx.Response:
+    body = event.get("body") or ""
+    content = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode("utf-8")
+    query = event.get("rawQueryString") or ""
+    url = f"{base_url}{event['rawPath']}" + (f"?{query}" if query else "")
+    return client.request(
+        event["requestContext"]["http"]["method"], url, headers=event.get("headers"), content=content
+    )
+
+
+def run(rate_limit_per_minute: int) -> int:
+    with LocalStack(rate_limit_per_minute=rate_limit_per_minute) as stack:
+        gateway = stack.start_gateway()
+        assert stack.simulator is not None
+        moto_url = os.environ["AWS_ENDPOINT_URL"]
+        print(f"local stack: gateway {gateway.url}  simulator {stack.simulator.url}  moto {moto_url}")
+        print(
+            f"Sensor Data rate limit: {rate_limit_per_minute} requests/minute (so some webhooks meet a 429)\n"
+        )
+        replayed: list[Replayed] = []
+        with httpx.Client(timeout=30) as client:
+            for name, event in webhook_events():
+                answer = replay(client, gateway.url, event)
+                body = decode_json(answer.content)
+                results = body.get("results", []) if isinstance(body, dict) else []
+                source = (event.get("pathParameters") or {}).get("source", "?")
+                replayed.append(Replayed(name, source, answer.status_code, body, results))
+        webhook_answered = {r.name: r for r in replayed}
+        stack.drain()
+        report = Report.build(stack, replayed)
+        print_webhooks(list(webhook_answered.values()))
+        print_devices(report)
+        print(
+            f"\nsimulated time fast-forwarded: {virtual_time.elapsed():.0f} s"
+            f"  retry batches: {stack.poller.stats.batches if stack.poller else 0}"
+        )
+        print(report.summary_line())
+        return 0 if report.lost == 0 else 1
+
+
+@dataclass
+class Report:
+    webhooks: int
+    integrated: int
+    retried: int
+    dead_lettered: int
+    lost: int
+    duplicates: int
+    rows: list[dict[str, Any]]
+
+    @classmethod
+    def build(cls, stack: LocalStack, replayed: list[Replayed]) -> Report:
+        assert stack.simulator is not None
+        state = stack.simulator.state()
+        created: dict[str, int] = state["created"]
+        live = {d["refId"]: d for d in state["devices"] if not d["removed"]}
+        parked = {
+            (m["event"]["source"], m["event"]["device_id"]): m for m in stack.queue_messages("dead-letter")
+        }
+        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        for item in replayed:
+            if not 200 <= item.status < 300:
+                continue
+            for result in item.devices:
+                key = (item.source, result["device"])
+                row = rows.setdefault(key, {"source": item.source, "device": result["device"], "answers": []})
+                row["answers"].append(result["status"])
+        for (source, device), row in rows.items():
+            ref = device_ref_id(source, device)
+            removed_asked = "removed" in row["answers"]
+            row["ref"] = ref
+            row["created"] = created.get(ref, 0)
+            row["in_sensor_data"] = ref in live
+            row["parked"] = parked.get((source, device), {}).get("parked_reason")
+            if removed_asked and row["answers"][-1] == "removed":
+                row["final"] = "removed" if ref not in live else "LOST (still present)"
+            elif ref in live:
+                row["final"] = "integrated after retry" if "queued" in row["answers"] else "integrated"
+            elif row["parked"]:
+                row["final"] = "parked"
+            else:
+                row["final"] = "LOST"
+        values = list(rows.values())
+        return cls(
+            webhooks=len(replayed),
+            integrated=sum(1 for r in values if r["in_sensor_data"]),
+            retried=sum(1 for r in values if r["final"] == "integrated after retry"),
+            dead_lettered=len(parked),
+            lost=sum(1 for r in values if r["final"].startswith("LOST")),
+            duplicates=sum(1 for r in values if r["created"] > 1),
+            rows=values,
+        )
+
+    def summary_line(self) -> str:
+        return (
+            f"summary: webhooks={self.webhooks} integrated={self.integrated} retried={self.retried} "
+            f"dead_lettered={self.dead_lettered} lost={self.lost}"
+        )
+
+
+def print_webhooks(replayed: list[Replayed]) -> None:
+    print(f"{'webhook (events/)':<40} {'source':<16} {'HTTP':>4}  answer")
+    for item in replayed:
+        if isinstance(item.answer, dict) and "results" in item.answer:
+            text = ", ".join(
+                f"{r['device']}: {r['status']}"
+                + (f" (retry in {r['retryInSeconds']} s)" if "retryInSeconds" in r else "")
+                for r in item.answer["results"]
+            )
+        elif isinstance(item.answer, dict) and "error" in item.answer:
+            text = f"{item.answer['error']['code']}: {item.answer['error']['message']}"
+        elif isinstance(item.answer, dict):
+            text = json.dumps(item.answer)[:70]
+        else:
+            text = str(item.answer)[:70]
+        print(f"{item.name:<40} {item.source:<16} {item.status:>4}  {text}")
+
+
+def print_devices(report: Report) -> None:
+    print(f"\n{'device':<36} {'source':<16} {'created':>7}  final")
+    for row in report.rows:
+        reason = f"  ({row['parked']})" if row["parked"] else ""
+        print(f"{row['device']:<36} {row['source']:<16} {row['created']:>7}  {row['final']}{reason}")
+
+
+def serve(port: int, rate_limit_per_minute: int | None) -> int:
+    with LocalStack(rate_limit_per_minute=rate_limit_per_minute, gateway_port=port) as stack:
+        gateway = stack.start_gateway()
+        assert stack.simulator is not None
+        print(f"gateway:   {gateway.url}/webhooks/{{source}}")
+        print(f"simulator: {stack.simulator.url}  (state: GET {stack.simulator.url}/_sim/state)")
+        print(f"IMS demo client: {DEMO_CLIENT_ID} / {DEMO_CLIENT_SECRET}")
+        print("webhook secrets: " + ", ".join(f"{k}={v}" for k, v in LOCAL_WEBHOOK_SECRETS.items()))
+        print("the retry poller runs every second on simulated time; Ctrl-C stops everything")
+        stop = threading.Event()
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        while not stop.wait(1.0):
+            if stack.poller is not None:
+                stack.poller.drain(max_simulated_s=3600)
+        print("\nstopped")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local.stack", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_p = sub.add_parser("run", help="replay events/ and print what happened")
+    run_p.add_argument("--rate-limit", type=int, default=4, help="simulated API requests per minute")
+    serve_p = sub.add_parser("serve", help="keep the stack up for your own webhooks")
+    serve_p.add_argument("--port", type=int, default=int(os.environ.get("BRIDGE_PORT", "3000")))
+    serve_p.add_argument("--rate-limit", type=int, default=None)
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return run(args.rate_limit)
+    return serve(args.port, args.rate_limit)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

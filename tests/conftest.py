@@ -1,0 +1,42 @@
+"""Shared fixtures: the local stack (moto server, Sensor Data simulator, real handlers)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local.stack import LocalStack
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS = ROOT / "events"
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(scope="session")
+def local_stack() -> Iterator[LocalStack]:
+    with LocalStack() as stack:
+        yield stack
+
+
+@pytest.fixture
+def stack(local_stack: LocalStack) -> LocalStack:
+    """A clean account, API and clock for each test (resources re-created, caches dropped)."""
+    local_stack.reset()
+    assert local_stack.simulator is not None
+    local_stack.simulator.configure(rate_limit_per_minute=None)
+    local_stack.simulator.clear_faults()
+    return local_stack
+
+
+def load_event(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS / name).read_text(encoding="utf-8"))
+    return event
+
+
+def event_body(name: str) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(load_event(name)["body"])
+    return body

@@ -1,0 +1,256 @@
+"""template.yaml holds the promises the code relies on: retry timing, partial batch failures,
+least privilege, the routes the platforms call, and alarms an operator can act on."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+
+DATA_SERVICES = ("sqs", "dynamodb", "secretsmanager", "ssm", "s3", "kms")
+PLATFORM_WEBHOOK_TIMEOUT_S = 5  # The Things Stack and ChirpStack give up after 5 s
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """SafeLoader that turns CloudFormation short tags (!Ref, !Sub, !If ...) into their long form."""
+
+
+def _construct_intrinsic(loader: _CfnLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        if tag_suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _construct_intrinsic)
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return yaml.load(TEMPLATE.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506 (SafeLoader subclass)
+
+
+def _resources(template: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
+    return {name: res for name, res in template["Resources"].items() if res["Type"] == type_}
+
+
+def _function(template: dict[str, Any], name: str) -> dict[str, Any]:
+    """A function's properties with the template's Globals applied (function values win)."""
+    merged = dict(template.get("Globals", {}).get("Function", {}))
+    props = template["Resources"][name]["Properties"]
+    for key, value in props.items():
+        if key == "Environment":
+            variables = {**merged.get("Environment", {}).get("Variables", {}), **value["Variables"]}
+            merged["Environment"] = {"Variables": variables}
+        else:
+            merged[key] = value
+    return merged
+
+
+def _branches(value: Any) -> Iterator[Any]:
+    """Every value an Fn::If may resolve to (both branches, recursively); other values as they are."""
+    if isinstance(value, dict) and set(value) == {"Fn::If"}:
+        _, when_true, when_false = value["Fn::If"]
+        yield from _branches(when_true)
+        yield from _branches(when_false)
+    else:
+        yield value
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _statements(node: Any) -> Iterator[dict[str, Any]]:
+    """Every IAM statement anywhere in the template (role policies, SAM policy statements, ...)."""
+    for value in _branches(node):
+        if isinstance(value, dict):
+            if "Effect" in value and ("Action" in value or "NotAction" in value):
+                yield value
+            for child in value.values():
+                yield from _statements(child)
+        elif isinstance(value, list):
+            for child in value:
+                yield from _statements(child)
+
+
+def _resolve_sub(body: Any) -> str:
+    """Render an Fn::Sub string with a harmless stand-in for every ${...}; ${!x} stays literal."""
+    text = body["Fn::Sub"] if isinstance(body, dict) else body
+    if isinstance(text, list):
+        text = text[0]
+
+    def replace(match: re.Match[str]) -> str:
+        return "${" + match.group(2) + "}" if match.group(1) else "1"
+
+    return re.sub(r"\$\{(!?)([^}]*)\}", replace, text)
+
+
+def test_retry_queue_hides_a_message_while_the_retry_function_may_still_work_on_it(template):
+    queue = template["Resources"]["RetryQueue"]["Properties"]
+    retry = _function(template, "RetryFunction")
+    window = retry["Events"]["RetryQueueMessages"]["Properties"].get("MaximumBatchingWindowInSeconds", 0)
+
+    assert queue["VisibilityTimeout"] >= 6 * retry["Timeout"] + window
+
+
+def test_messages_that_keep_failing_end_in_the_dead_letter_queue(template):
+    redrive = template["Resources"]["RetryQueue"]["Properties"]["RedrivePolicy"]
+
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
+    assert isinstance(redrive["maxReceiveCount"], int)
+    assert redrive["maxReceiveCount"] >= 1
+
+
+def test_queued_work_is_kept_for_14_days_and_parked_work_can_be_redriven(template):
+    retry_queue = template["Resources"]["RetryQueue"]["Properties"]
+    dead_letters = template["Resources"]["DeadLetterQueue"]["Properties"]
+
+    assert retry_queue["MessageRetentionPeriod"] == 14 * 24 * 3600
+    assert dead_letters["MessageRetentionPeriod"] == 14 * 24 * 3600
+    assert dead_letters["RedriveAllowPolicy"]["redrivePermission"] in ("allowAll", "byQueue")
+
+
+def test_retry_function_reports_partial_batch_failures_with_bounded_concurrency(template):
+    event = _function(template, "RetryFunction")["Events"]["RetryQueueMessages"]
+    props = event["Properties"]
+    parameter = template["Parameters"]["RetryMaxConcurrency"]
+
+    assert event["Type"] == "SQS"
+    assert props["Queue"] == {"Fn::GetAtt": ["RetryQueue", "Arn"]}
+    assert "ReportBatchItemFailures" in props["FunctionResponseTypes"]
+    assert props["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "RetryMaxConcurrency"}
+    assert parameter["MinValue"] >= 2  # SQS event sources refuse less than 2
+    assert parameter["MaxValue"] <= 1000
+
+
+def test_webhook_function_answers_before_the_platforms_5_second_timeout(template):
+    webhook = _function(template, "WebhookFunction")
+    api_budget = float(webhook["Environment"]["Variables"]["API_TIMEOUT_SECONDS"])
+
+    assert webhook["Timeout"] < PLATFORM_WEBHOOK_TIMEOUT_S
+    assert api_budget < webhook["Timeout"]
+
+
+@pytest.mark.parametrize("name", ["WebhookFunction", "RetryFunction"])
+def test_functions_run_python313_on_arm64_with_tracing_and_the_bridge_layer(template, name):
+    function = _function(template, name)
+
+    assert function["Runtime"] == "python3.13"
+    assert function["Architectures"] == ["arm64"]
+    assert function["Tracing"] == "Active"
+    assert {"Ref": "BridgeLayer"} in function["Layers"]
+
+
+def test_bridge_layer_is_built_for_the_functions_runtime(template):
+    layer = template["Resources"]["BridgeLayer"]
+
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
+
+
+@pytest.mark.parametrize("name", ["RegistryTable", "IdempotencyTable"])
+def test_tables_are_on_demand_with_point_in_time_recovery(template, name):
+    table = template["Resources"][name]["Properties"]
+
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert table["SSESpecification"]["SSEEnabled"] is True
+
+
+def test_idempotency_table_has_the_powertools_key_and_ttl_attribute(template):
+    table = template["Resources"]["IdempotencyTable"]["Properties"]
+
+    assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+
+
+def test_no_iam_statement_grants_a_data_action_on_every_resource(template):
+    statements = list(_statements(template["Resources"]))
+    offending = []
+    for statement in statements:
+        if statement["Effect"] != "Allow":
+            continue
+        actions = [str(a).lower() for a in _as_list(statement.get("Action", "*"))]
+        touches_data = any(a == "*" or a.split(":", 1)[0] in DATA_SERVICES for a in actions)
+        resources = [r for value in _as_list(statement.get("Resource", "*")) for r in _branches(value)]
+        if touches_data and "*" in resources:
+            offending.append(statement)
+
+    assert len(statements) >= 8, "the walker found too few statements to mean anything"
+    assert offending == []
+
+
+def test_functions_attach_only_logging_and_tracing_managed_policies(template):
+    allowed = {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"}
+    for name, role in _resources(template, "AWS::IAM::Role").items():
+        attached = {_resolve_sub(arn).rsplit("/", 1)[-1] for arn in role["Properties"]["ManagedPolicyArns"]}
+        assert attached <= allowed, name
+
+
+def test_webhook_routes_accept_post_and_the_cloudevents_options_handshake(template):
+    events = _function(template, "WebhookFunction")["Events"].values()
+    routes = {
+        (e["Properties"]["Method"].upper(), e["Properties"]["Path"])
+        for e in events
+        if e["Type"] == "HttpApi" and e["Properties"].get("ApiId") == {"Ref": "HttpApi"}
+    }
+
+    assert ("POST", "/webhooks/{source}") in routes
+    assert ("OPTIONS", "/webhooks/{source}") in routes
+
+
+def test_http_api_is_throttled_and_writes_json_access_logs(template):
+    api = template["Resources"]["HttpApi"]["Properties"]
+    log_format = json.loads(api["AccessLogSettings"]["Format"])
+
+    assert api["DefaultRouteSettings"]["ThrottlingBurstLimit"] > 0
+    assert api["DefaultRouteSettings"]["ThrottlingRateLimit"] > 0
+    fields = ("requestId", "ip", "routeKey", "status", "responseLength", "integrationErrorMessage", "path")
+    assert set(fields) <= set(log_format)
+    assert "querystring" not in api["AccessLogSettings"]["Format"].lower()  # Azure puts its secret there
+
+
+def test_every_alarm_tells_the_operator_what_it_means(template):
+    alarms = _resources(template, "AWS::CloudWatch::Alarm")
+
+    assert len(alarms) >= 8
+    for name, alarm in alarms.items():
+        description = alarm["Properties"].get("AlarmDescription")
+        text = _resolve_sub(description) if isinstance(description, dict) else description
+        assert text, name
+        assert len(text.split()) >= 15, f"{name}: say what it means and what to do"
+
+
+def test_rate_limited_alarm_watches_the_service_wide_series_the_code_emits(template):
+    alarm = template["Resources"]["RateLimitedAlarm"]["Properties"]
+
+    assert alarm["Namespace"] == "SensorBridge"
+    assert alarm["MetricName"] == "RateLimited"
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "sensor-bridge"}]
+    assert alarm["Threshold"] == {"Ref": "RateLimitAlarmThreshold"}
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+
+
+def test_dashboard_body_is_json_once_substituted(template):
+    body = json.loads(_resolve_sub(template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]))
+    rendered = json.dumps(body)
+
+    assert body["widgets"]
+    for metric in ("WebhooksReceived", "DevicesIntegrated", "RateLimited", "DeadLettered", "ApiLatency"):
+        assert metric in rendered
