@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
+import logging
 import os
 import signal
 import socket
 import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +71,7 @@ class LocalStack:
         from moto.server import ThreadedMotoServer
 
         virtual_time.install()
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log
         port = _free_port()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self._moto.start()
@@ -203,6 +207,25 @@ def replay(client: httpx.Client, base_url: str, event: dict[str, Any]) -> httpx.
     )
 
 
+LOG_FILE = ROOT / ".local-stack.log"
+
+
+@contextlib.contextmanager
+def logs_to(path: Path) -> Iterator[None]:
+    """Send the functions' JSON logs and EMF metrics (stdout in Lambda) and moto's access log to
+    a file, so the terminal shows the story, not the noise."""
+    from sensor_bridge.observability import logger
+
+    with path.open("w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
+        handler = logger.registered_handler
+        previous = handler.setStream(log) if isinstance(handler, logging.StreamHandler) else None
+        try:
+            yield
+        finally:
+            if previous is not None and isinstance(handler, logging.StreamHandler):
+                handler.setStream(previous)
+
+
 def run(rate_limit_per_minute: int) -> int:
     with LocalStack(rate_limit_per_minute=rate_limit_per_minute) as stack:
         gateway = stack.start_gateway()
@@ -210,27 +233,26 @@ def run(rate_limit_per_minute: int) -> int:
         moto_url = os.environ["AWS_ENDPOINT_URL"]
         print(f"local stack: gateway {gateway.url}  simulator {stack.simulator.url}  moto {moto_url}")
         print(
-            f"Sensor Data rate limit: {rate_limit_per_minute} requests/minute (so some webhooks meet a 429)\n"
+            f"Sensor Data rate limit: {rate_limit_per_minute} requests/minute (so some webhooks meet a 429)"
         )
+        print(f"function logs and EMF metrics: {LOG_FILE.name}\n")
         replayed: list[Replayed] = []
-        with httpx.Client(timeout=30) as client:
+        with logs_to(LOG_FILE), httpx.Client(timeout=30) as client:
             for name, event in webhook_events():
                 answer = replay(client, gateway.url, event)
                 body = decode_json(answer.content)
                 results = body.get("results", []) if isinstance(body, dict) else []
                 source = (event.get("pathParameters") or {}).get("source", "?")
                 replayed.append(Replayed(name, source, answer.status_code, body, results))
-        webhook_answered = {r.name: r for r in replayed}
-        stack.drain()
-        report = Report.build(stack, replayed)
-        print_webhooks(list(webhook_answered.values()))
+            stack.drain()
+            report = Report.build(stack, replayed)
+        print_webhooks(replayed)
         print_devices(report)
-        print(
-            f"\nsimulated time fast-forwarded: {virtual_time.elapsed():.0f} s"
-            f"  retry batches: {stack.poller.stats.batches if stack.poller else 0}"
-        )
+        batches = stack.poller.stats.batches if stack.poller else 0
+        print(f"\nsimulated time fast-forwarded: {virtual_time.elapsed():.0f} s  retry batches: {batches}")
+        print(f"duplicate devices in Sensor Data: {report.duplicates}")
         print(report.summary_line())
-        return 0 if report.lost == 0 else 1
+        return 0 if report.lost == 0 and report.duplicates == 0 else 1
 
 
 @dataclass
