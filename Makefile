@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 TOOLS := .venv-tools
 PY := $(VENV)/bin/python
+# sam build needs the Lambda runtime's interpreter (python3.13) on PATH; pyenv provides it here.
+PY313 ?= $(or $(lastword $(wildcard /root/.pyenv/versions/3.13*/bin/python3.13)),$(shell command -v python3.13 2>/dev/null))
 export PYTHONPATH := layers/bridge:functions/webhook:functions/retry:.
 
 .PHONY: run serve test unit lint typecheck template-checks sam-build bench clean
@@ -27,8 +29,8 @@ run: $(VENV)/.installed
 serve: $(VENV)/.installed
 	$(PY) -m local.stack serve
 
-## test: lint, types, template checks and the whole test suite
-test: lint typecheck template-checks
+## test: lint, types, the four template checks, then the whole test suite
+test: lint typecheck template-checks sam-build
 	$(PY) -m pytest
 
 unit: $(VENV)/.installed
@@ -47,7 +49,8 @@ template-checks: $(VENV)/.installed $(TOOLS)/.installed
 	$(TOOLS)/bin/checkov --quiet --compact --framework cloudformation --file template.yaml
 
 sam-build: $(TOOLS)/.installed
-	PATH="$$($(PYTHON) -c 'import sys;print(sys.prefix)')/../3.13.0/bin:$$PATH" $(TOOLS)/bin/sam build --template template.yaml
+	@test -n "$(PY313)" || { echo "sam build needs python3.13 on PATH (set PY313=/path/to/python3.13)"; exit 1; }
+	PATH="$(dir $(PY313)):$$PATH" $(TOOLS)/bin/sam build --template template.yaml --build-dir .aws-sam/build
 
 bench: $(VENV)/.installed
 	$(PY) -m bench.run_all
