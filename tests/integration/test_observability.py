@@ -1,0 +1,82 @@
+"""What a webhook leaves in CloudWatch: structured log lines and EMF metrics, and no secrets."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import webhook_handler
+from local.apigw import LambdaContext
+from local.provision import LOCAL_WEBHOOK_SECRETS
+from local.simulator import DEMO_CLIENT_SECRET
+from local.stack import LocalStack
+from sensor_bridge.observability import logger
+from tests.conftest import load_event
+
+
+@contextlib.contextmanager
+def cloudwatch_output() -> Iterator[io.StringIO]:
+    """Lambda sends stdout to CloudWatch Logs: capture the logger's stream and EMF's prints."""
+    buffer = io.StringIO()
+    handler = logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    previous = handler.setStream(buffer)
+    try:
+        with contextlib.redirect_stdout(buffer):
+            yield buffer
+    finally:
+        handler.setStream(previous)
+
+
+def lines(buffer: io.StringIO) -> list[dict]:
+    return [json.loads(line) for line in buffer.getvalue().splitlines() if line.startswith("{")]
+
+
+def post(stack: LocalStack, name: str) -> tuple[int, str]:
+    """The events/ file exactly as API Gateway would hand it to the function."""
+    event = load_event(name)
+    answer = webhook_handler.lambda_handler(event, LambdaContext("WebhookFunction"))
+    return answer["statusCode"], event["requestContext"]["requestId"]
+
+
+def test_integrated_webhook_logs_with_correlation_id_and_device_and_emits_metrics(stack: LocalStack) -> None:
+    with cloudwatch_output() as out:
+        status, request_id = post(stack, "ttn-01-join-accept.json")
+
+    assert status == 200
+    records = lines(out)
+    logs = [r for r in records if "level" in r]
+    integrated = next(r for r in logs if r["message"] == "device integrated")
+    assert integrated["correlation_id"] == request_id
+    assert integrated["source"] == "ttn-demo"
+    assert integrated["platform"] == "the-things-stack"
+    assert integrated["device"] == "bridge-monitoring/strain-gauge-01"
+    assert integrated["function_name"] == "WebhookFunction"
+
+    emf = [r for r in records if "_aws" in r]
+    per_source = [r for r in emf if r.get("source") == "ttn-demo"]
+    names = {m["Name"] for r in per_source for d in r["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
+    assert {"DevicesIntegrated", "ApiLatency"} <= names
+    assert all(r["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "SensorBridge" for r in emf)
+    service_level = [r for r in emf if "source" not in r]
+    assert service_level
+    assert service_level[-1]["WebhooksReceived"] == [1.0]
+
+
+def test_no_secret_or_token_appears_in_logs_metrics_or_answers(stack: LocalStack) -> None:
+    with cloudwatch_output() as out:
+        post(stack, "ttn-01-join-accept.json")
+        status, _ = post(stack, "ttn-09-wrong-token.json")
+        stack.simulator.expire_tokens()
+        post(stack, "ttn-02-join-accept-second-device.json")
+
+    assert status == 401
+    text = out.getvalue()
+    issued_tokens = list(stack.simulator._tokens)  # every bearer token the IMS simulator issued
+    assert len(issued_tokens) == 2  # the first, and the one fetched after the API refused it
+    for secret in [*LOCAL_WEBHOOK_SECRETS.values(), DEMO_CLIENT_SECRET, *issued_tokens, "not-the-token"]:
+        assert secret not in text
+    assert "webhook refused" in text
