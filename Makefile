@@ -1,7 +1,9 @@
 # Every target creates what it needs: on a fresh machine `make run` and `make test` are the set-up.
 PYTHON ?= python3
 VENV := .venv
-TOOLS := .venv-tools
+# aws-sam-cli and checkov pin conflicting versions of shared packages: one environment each.
+SAM_VENV := .venv-sam
+CHECKOV_VENV := .venv-checkov
 PY := $(VENV)/bin/python
 # sam build needs the Lambda runtime's interpreter (python3.13) on PATH; pyenv provides it here.
 PY313 ?= $(or $(lastword $(wildcard /root/.pyenv/versions/3.13*/bin/python3.13)),$(shell command -v python3.13 2>/dev/null))
@@ -15,10 +17,16 @@ $(VENV)/.installed: requirements-dev.txt layers/bridge/requirements.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-$(TOOLS)/.installed: requirements-tools.txt
-	$(PYTHON) -m venv $(TOOLS)
-	$(TOOLS)/bin/pip install --quiet --upgrade pip
-	$(TOOLS)/bin/pip install --quiet -r requirements-tools.txt
+$(SAM_VENV)/.installed: requirements-sam.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/pip install --quiet -r requirements-sam.txt
+	touch $@
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet -r requirements-checkov.txt
 	touch $@
 
 ## run: the whole bridge on the embedded local stack, replaying events/, then a summary
@@ -43,17 +51,17 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
-template-checks: $(VENV)/.installed $(TOOLS)/.installed
+template-checks: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(VENV)/bin/cfn-lint template.yaml
-	$(TOOLS)/bin/sam validate --lint --template template.yaml --region eu-west-1
-	$(TOOLS)/bin/checkov --quiet --compact --framework cloudformation --file template.yaml
+	$(SAM_VENV)/bin/sam validate --lint --template template.yaml --region eu-west-1
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --framework cloudformation --file template.yaml
 
-sam-build: $(TOOLS)/.installed
+sam-build: $(SAM_VENV)/.installed
 	@test -n "$(PY313)" || { echo "sam build needs python3.13 on PATH (set PY313=/path/to/python3.13)"; exit 1; }
-	PATH="$(dir $(PY313)):$$PATH" $(TOOLS)/bin/sam build --template template.yaml --build-dir .aws-sam/build
+	PATH="$(dir $(PY313)):$$PATH" $(SAM_VENV)/bin/sam build --template template.yaml --build-dir .aws-sam/build
 
 bench: $(VENV)/.installed
 	$(PY) -m bench.run_all
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

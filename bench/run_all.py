@@ -1,0 +1,48 @@
+"""Runs every benchmark and prints the README's table from their JSON results.
+
+make bench        (or: python -m bench.run_all)
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from bench.common import RESULTS
+
+BENCHMARKS = ["bench.cold_start", "bench.webhook_latency"]
+
+
+def table() -> str:
+    cold = json.loads((RESULTS / "cold_start.json").read_text())
+    latency = json.loads((RESULTS / "webhook_latency.json").read_text())
+    rows = ["| measure | p50 | p90/p99 | notes |", "|---|---|---|---|"]
+    for handler in cold["handlers"]:
+        imp, rss = handler["import_ms"], handler["max_rss_mb"]
+        rows.append(
+            f"| cold start: import `{handler['module']}` | {imp['p50']} ms | p90 {imp['p90']} ms "
+            f"| {cold['interpreter']}, {cold['machine']}; max RSS {rss['p50']} MB |"
+        )
+    new, repeat = latency["new_device_ms"], latency["repeat_device_ms"]
+    rows.append(
+        f"| webhook, new device (claim, token, API call, record) | {new['p50']} ms | p99 {new['p99']} ms "
+        f"| local stack over loopback, {latency['devices']} devices |"
+    )
+    rows.append(
+        f"| webhook, repeat of an integrated device (no API call) | {repeat['p50']} ms "
+        f"| p99 {repeat['p99']} ms "
+        f"| {latency['device_creations_in_api']} creations for {latency['devices']} devices x 2 joins |"
+    )
+    return "\n".join(rows)
+
+
+def main() -> None:
+    for module in BENCHMARKS:
+        subprocess.run([sys.executable, "-m", module], check=True)
+    print()
+    print(table())
+
+
+if __name__ == "__main__":
+    main()
