@@ -1,4 +1,8 @@
-"""Retry function: SQS retry queue → sensor_bridge, with partial batch failures. Wiring only."""
+"""Retry function: SQS retry queue → sensor_bridge, with partial batch failures. Wiring only.
+
+The batch is delivered as a whole first (so devices for the same node share integrate calls);
+the BatchProcessor then reports each message's own answer, failing only those that failed.
+"""
 
 from __future__ import annotations
 
@@ -10,19 +14,26 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sensor_bridge.observability import logger, metrics, tracer
-from sensor_bridge.retry_worker import process_message
+from sensor_bridge.retry_worker import Answers, process_batch
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
-def record_handler(record: SQSRecord) -> dict[str, Any]:
-    return process_message(record.body).to_json()
+def _answer_from(answers: Answers) -> Any:
+    def record_handler(record: SQSRecord) -> dict[str, Any]:
+        answer = answers[record.message_id]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer.to_json()
+
+    return record_handler
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    answers = process_batch([(r["messageId"], r["body"]) for r in event.get("Records", [])])
     return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
+        event=event, record_handler=_answer_from(answers), processor=processor, context=context
     )

@@ -1,17 +1,34 @@
-"""Delivering one device event to Sensor Data: the registry decides new, update, remove or
-nothing; the API call's answer becomes an Outcome; the registry records what happened.
+"""Delivering device events to Sensor Data: the registry decides new, update, remove or nothing;
+the API call's answer becomes an Outcome; the registry records what happened.
 
-The webhook function and the retry function both deliver through `deliver`.
+Every delivery goes through `deliver_many`: the webhook function delivers one event
+(`deliver`), the retry function a batch. Delivery runs in three steps:
+
+1. prepare: per event, the registry decides what to send and the device's lease is taken;
+   what needs no call (unchanged, never created, in flight elsewhere) is answered here;
+2. send: prepared changes for the same node go in one integrate call with several devices;
+   a 422 on such a call is split, each device sent alone, so only the bad one is parked;
+3. settle: each device reads its own part of the answer (matched by NAME: the API answers without
+   refIds and in its own order), records it in the registry and gives its lease back.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sensor_bridge import registry
 from sensor_bridge.api_client import TokenRejected, post_integration
 from sensor_bridge.config import BridgeConfig, Source
-from sensor_bridge.contract import NAME, DeviceChange, Integration, IntegrationRequest, SensorChange
+from sensor_bridge.contract import (
+    NAME,
+    DeviceChange,
+    Integration,
+    IntegrationRequest,
+    IntegrationResponse,
+    SensorChange,
+)
 from sensor_bridge.device_event import Lifecycle
 from sensor_bridge.observability import Metric, count, logger
 from sensor_bridge.outcomes import Integrated, Outcome, Parked, Removed, Retryable
@@ -21,6 +38,9 @@ from sensor_bridge.tokens import TokenUnavailable, token_provider
 from sensor_bridge.work import WorkItem
 
 IN_FLIGHT = "another delivery of this device is in progress"
+# Devices per integrate call when coalescing. The API documents no limit; a bounded call keeps a
+# 422 split and the answer's size small.
+MAX_DEVICES_PER_CALL = 10
 
 
 def call_api(request: IntegrationRequest, source: str, *, timeout_s: float | None = None) -> Outcome:
@@ -43,16 +63,120 @@ def call_api(request: IntegrationRequest, source: str, *, timeout_s: float | Non
 
 
 def deliver(work: WorkItem, config: BridgeConfig, *, timeout_s: float | None = None) -> Outcome:
+    """Deliver one event (the webhook function's path): a batch of one."""
+    return deliver_many([work], config, timeout_s=timeout_s)[0]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A change ready to send; the device's lease is held until `settle` has run."""
+
+    work: WorkItem
+    node_id: str
+    change: DeviceChange
+    settle: Callable[[Outcome], Outcome]
+    coalesce: bool = True  # False: sent alone (removes)
+
+    @property
+    def name(self) -> Any:
+        return self.change.props.get(NAME)
+
+
+def deliver_many(
+    works: Sequence[WorkItem], config: BridgeConfig, *, timeout_s: float | None = None
+) -> list[Outcome]:
+    """One Outcome per work item, in order. Devices for the same node share integrate calls.
+
+    Several items for the same device are delivered one after the other (in rounds), each seeing
+    what the one before recorded, so a resent join after a first one makes no call.
+    """
+    outcomes: dict[int, Outcome] = {}
+    nodes: dict[str, str | Outcome] = {}  # per source: its node, or why it could not be had
+    for round_ in _rounds(works):
+        prepared: list[tuple[int, Prepared]] = []
+        for index in round_:
+            ready = _prepare(works[index], config, nodes, timeout_s)
+            if isinstance(ready, Prepared):
+                prepared.append((index, ready))
+            else:
+                outcomes[index] = ready
+        for group in _calls(prepared):
+            outcomes.update(_send(group, timeout_s))
+    return [outcomes[i] for i in range(len(works))]
+
+
+def _rounds(works: Sequence[WorkItem]) -> list[list[int]]:
+    """Indexes in rounds such that no device appears twice in one round (first come, first)."""
+    seen: dict[tuple[str, str], int] = {}
+    rounds: list[list[int]] = []
+    for index, work in enumerate(works):
+        key = (work.event.source, work.event.device_id)
+        n = seen.get(key, 0)
+        seen[key] = n + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(index)
+    return rounds
+
+
+def _calls(prepared: list[tuple[int, Prepared]]) -> list[list[tuple[int, Prepared]]]:
+    """Group by (source, node); within a call device NAMEs are unique, since the answer is
+    matched back by NAME."""
+    calls: list[list[tuple[int, Prepared]]] = []
+    open_calls: dict[tuple[str, str], list[list[tuple[int, Prepared]]]] = {}
+    for index, item in prepared:
+        if not item.coalesce:
+            calls.append([(index, item)])
+            continue
+        key = (item.work.event.source, item.node_id)
+        for call in open_calls.setdefault(key, []):
+            if len(call) < MAX_DEVICES_PER_CALL and all(other.name != item.name for _, other in call):
+                call.append((index, item))
+                break
+        else:
+            call = [(index, item)]
+            open_calls[key].append(call)
+            calls.append(call)
+    return calls
+
+
+def _send(group: list[tuple[int, Prepared]], timeout_s: float | None) -> dict[int, Outcome]:
+    first = group[0][1]
+    source = first.work.event.source
+    outcome = _call_for(first.node_id, [p.change for _, p in group], source, timeout_s)
+    if len(group) > 1:
+        logger.info("coalesced call", extra={"devices": len(group), "node_id": first.node_id})
+        if isinstance(outcome, Parked) and outcome.status == 422:
+            # One device spoils the call: send each alone, so only the bad one is parked.
+            logger.warning(
+                "coalesced call rejected: sending each device alone",
+                extra={"devices": len(group), "why": outcome.reason},
+            )
+            return {
+                index: p.settle(_call_for(p.node_id, [p.change], source, timeout_s)) for index, p in group
+            }
+    return {index: p.settle(outcome) for index, p in group}
+
+
+def _prepare(
+    work: WorkItem, config: BridgeConfig, nodes: dict[str, str | Outcome], timeout_s: float | None
+) -> Outcome | Prepared:
     event = work.event
     source = config.sources.get(event.source)
     if source is None:
         return Parked(f"source {event.source!r} is no longer configured")
     if event.lifecycle is Lifecycle.REMOVED:
-        return _remove(work, source, timeout_s)
-    return _upsert(work, config, source, timeout_s)
+        return _prepare_remove(work, timeout_s)
+    return _prepare_upsert(work, config, source, nodes, timeout_s)
 
 
-def _upsert(work: WorkItem, config: BridgeConfig, source: Source, timeout_s: float | None) -> Outcome:
+def _prepare_upsert(
+    work: WorkItem,
+    config: BridgeConfig,
+    source: Source,
+    nodes: dict[str, str | Outcome],
+    timeout_s: float | None,
+) -> Outcome | Prepared:
     event = work.event
     spec = describe_device(config, event)
     current = registry.get_device(event.source, event.device_id)
@@ -61,7 +185,9 @@ def _upsert(work: WorkItem, config: BridgeConfig, source: Source, timeout_s: flo
 
     node_id = current.node_id if current is not None and current.integrated else None
     if node_id is None:
-        node = _ensure_node(event.source, source, work.work_id, timeout_s)
+        if event.source not in nodes:
+            nodes[event.source] = _ensure_node(event.source, source, work.work_id, timeout_s)
+        node = nodes[event.source]
         if not isinstance(node, str):
             return node
         node_id = node
@@ -78,27 +204,28 @@ def _upsert(work: WorkItem, config: BridgeConfig, source: Source, timeout_s: flo
         node_id = claimed.node_id or node_id
     elif claimed.maybe_created:
         # An earlier `new` may have landed unseen: address the device by refId first. The API
-        # answers 422 for an unknown refId, and only then do we create it.
-        probe = _call_for(node_id, _full_change(spec, "update"), event.source, timeout_s)
+        # answers 422 for an unknown refId, and only then do we create it. Sent alone.
+        probe = _call_for(node_id, [_full_change(spec, "update")], event.source, timeout_s)
         if not (isinstance(probe, Parked) and probe.status == 422):
             return _settle(work, spec, node_id, probe, maybe_created=True, previous_sensors={})
+        logger.info("probe found no device: creating it", extra={"device": event.device_id})
         change = _full_change(spec, "new")
     else:
         change = _full_change(spec, "new")
 
-    outcome = _call_for(node_id, change, event.source, timeout_s)
-    return _settle(
-        work,
-        spec,
-        node_id,
-        outcome,
-        maybe_created=change.changeState == "new" or claimed.maybe_created,
-        previous_sensors=claimed.sensor_ids,
-    )
+    maybe_created = change.changeState == "new" or claimed.maybe_created
+    previous_sensors = claimed.sensor_ids
+
+    def settle(outcome: Outcome) -> Outcome:
+        return _settle(
+            work, spec, node_id, outcome, maybe_created=maybe_created, previous_sensors=previous_sensors
+        )
+
+    return Prepared(work, node_id, change, settle)
 
 
-def _call_for(node_id: str, change: DeviceChange, source: str, timeout_s: float | None) -> Outcome:
-    request = IntegrationRequest(integration=Integration(nodeId=node_id, devices=[change]))
+def _call_for(node_id: str, changes: list[DeviceChange], source: str, timeout_s: float | None) -> Outcome:
+    request = IntegrationRequest(integration=Integration(nodeId=node_id, devices=changes))
     return call_api(request, source, timeout_s=timeout_s)
 
 
@@ -128,11 +255,12 @@ def _settle(
             spec={"props": spec.props, "sensors": spec.sensors},
             fingerprint=spec.fingerprint,
         )
-        return outcome
+        return Integrated(_only(outcome.response, api_device_id))
     if isinstance(outcome, Parked):
         if outcome.status == 422:
             logger.error(
-                "integration rejected: the mapping or the profile is wrong", extra={"why": outcome.reason}
+                "integration rejected: the mapping or the profile is wrong",
+                extra={"device": event.device_id, "profile": spec.profile, "why": outcome.reason},
             )
         registry.record_parked(event.source, event.device_id, work.work_id, outcome.reason)
         return outcome
@@ -141,7 +269,14 @@ def _settle(
     return outcome
 
 
-def _remove(work: WorkItem, source: Source, timeout_s: float | None) -> Outcome:
+def _only(response: IntegrationResponse, api_device_id: str) -> IntegrationResponse:
+    """The answer narrowed to one device (a coalesced call answers for several)."""
+    integration = response.integration
+    mine = [d for d in integration.devices if d.device.id == api_device_id]
+    return response.model_copy(update={"integration": integration.model_copy(update={"devices": mine})})
+
+
+def _prepare_remove(work: WorkItem, timeout_s: float | None) -> Outcome | Prepared:
     event = work.event
     current = registry.get_device(event.source, event.device_id)
     if current is None or not (current.integrated or current.maybe_created) or current.node_id is None:
@@ -150,16 +285,19 @@ def _remove(work: WorkItem, source: Source, timeout_s: float | None) -> Outcome:
     if claimed is None:
         return Retryable(IN_FLIGHT)
     change = DeviceChange(changeState="remove", refId=claimed.ref_id or "")
-    outcome = _call_for(claimed.node_id or current.node_id, change, event.source, timeout_s)
-    if isinstance(outcome, Integrated) or (isinstance(outcome, Parked) and outcome.status == 422):
-        # 422 on remove: the API does not know the refId, so it is gone already.
-        registry.record_removed(event.source, event.device_id, work.work_id)
-        return Removed()
-    if isinstance(outcome, Parked):
-        registry.record_parked(event.source, event.device_id, work.work_id, outcome.reason)
+
+    def settle(outcome: Outcome) -> Outcome:
+        if isinstance(outcome, Integrated) or (isinstance(outcome, Parked) and outcome.status == 422):
+            # 422 on remove: the API does not know the refId, so it is gone already.
+            registry.record_removed(event.source, event.device_id, work.work_id)
+            return Removed()
+        if isinstance(outcome, Parked):
+            registry.record_parked(event.source, event.device_id, work.work_id, outcome.reason)
+            return outcome
+        registry.release_device(event.source, event.device_id, work.work_id)
         return outcome
-    registry.release_device(event.source, event.device_id, work.work_id)
-    return outcome
+
+    return Prepared(work, claimed.node_id or current.node_id, change, settle, coalesce=False)
 
 
 def _ensure_node(source_name: str, source: Source, claimant: str, timeout_s: float | None) -> str | Outcome:

@@ -1,32 +1,79 @@
-"""The retry function's work: one queued WorkItem through the same delivery code as the webhook."""
+"""The retry function's work: a batch of queued WorkItems through the same delivery code as the
+webhook. Items for the same node that are due now are coalesced into shared integrate calls
+(`delivery.deliver_many`); each message still gets its own answer, so a partial batch failure
+leaves only the failed messages on the queue.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 from sensor_bridge import clock
 from sensor_bridge.actions import Result, act_on
 from sensor_bridge.config_source import current_config
-from sensor_bridge.delivery import deliver
+from sensor_bridge.delivery import deliver_many
 from sensor_bridge.observability import logger
 from sensor_bridge.retry_queue import schedule
 from sensor_bridge.work import WorkItem
 
+# Per message id: its Result, or the exception that leaves it on the queue for SQS to retry.
+Answers = dict[str, Result | Exception]
+
+
+def process_batch(messages: Sequence[tuple[str, str]]) -> Answers:
+    """Deliver a batch of (message id, body). Never raises for one message's failure."""
+    answers: Answers = {}
+    due: list[tuple[str, WorkItem]] = []
+    for message_id, body in messages:
+        try:
+            work = WorkItem.from_message(body)
+            waiting = _wait_longer(work)
+        except Exception as exc:  # a bad body or a queue outage: this message only
+            logger.exception("retry message failed", extra={"message_id": message_id})
+            answers[message_id] = exc
+            continue
+        if isinstance(waiting, Result):
+            answers[message_id] = waiting
+        else:
+            due.append((message_id, waiting))
+    if not due:
+        return answers
+    try:
+        outcomes = deliver_many([work for _, work in due], current_config())
+    except Exception as exc:  # the registry or the config is out: leave them all for SQS to retry
+        logger.exception("retry batch failed", extra={"messages": len(due)})
+        answers.update({message_id: exc for message_id, _ in due})
+        return answers
+    for (message_id, work), outcome in zip(due, outcomes, strict=True):
+        try:
+            answers[message_id] = act_on(work, outcome)
+        except Exception as exc:  # NotPersisted: the queue refused it; SQS keeps this message
+            logger.exception("retry message failed", extra={"message_id": message_id})
+            answers[message_id] = exc
+    return answers
+
 
 def process_message(body: str) -> Result:
-    """Deliver one message. Raises (NotPersisted, outages) to leave it on the queue for SQS to retry."""
-    work = WorkItem.from_message(body)
-    logger.append_keys(source=work.event.source, device=work.event.device_id, platform=work.event.platform)
+    """Deliver one message (a batch of one). Raises to leave it on the queue for SQS to retry."""
+    answer = process_batch([("message", body)])["message"]
+    if isinstance(answer, Exception):
+        raise answer
+    return answer
+
+
+def _wait_longer(work: WorkItem) -> WorkItem | Result:
+    """The work if it is due now; else it goes back on the queue for another hop (no call, no attempt)."""
     if work.parked_reason is not None:
         # Redriven from the dead-letter queue after an operator fixed the cause: a fresh start.
-        logger.info("redriven work", extra={"was_parked_for": work.parked_reason})
+        logger.info(
+            "redriven work", extra={"device": work.event.device_id, "was_parked_for": work.parked_reason}
+        )
         work = replace(work, attempts=0, parked_reason=None)
     if work.not_before is not None:
         remaining = int(work.not_before - clock.now())
         if remaining > 0:
-            # A wait longer than one SQS delay: another hop, no call, no attempt used.
             delay = schedule(replace(work, not_before=None), remaining)
             return Result(work.event.device_id, "queued", "waiting for Retry-After", retry_in_seconds=delay)
         work = replace(work, not_before=None)
-    outcome = deliver(work, current_config())
-    return act_on(work, outcome)
+    return work
