@@ -16,6 +16,12 @@ from local.simulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 # The demo secrets the local stack's sources authenticate with (the README's curl examples use them).
 LOCAL_WEBHOOK_SECRETS: dict[str, str] = {
     "ttn-demo": "local-ttn-token",
+    "chirpstack-demo": "local-chirpstack-token",
+    "particle-demo": "local-particle-password",
+    "azure-demo": "local-azure-code",
+    "aws-iot-demo": "local-aws-iot-token",
+    # Standard Webhooks secrets are "whsec_" + base64 of the key bytes.
+    "generic-demo": "whsec_bG9jYWwtZ2VuZXJpYy1zaWduaW5nLWtleS0zMmJ5dGVz",
 }
 MAX_RECEIVE_COUNT = 5
 RETRY_VISIBILITY_TIMEOUT = 360

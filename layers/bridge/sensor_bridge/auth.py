@@ -63,20 +63,24 @@ def _basic_ok(header: str | None, username: str, password: str) -> bool:
 
 
 def _verify_standard_webhook(request: WebhookRequest, secret: str, tolerance_seconds: int) -> None:
-    from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+    from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook, WebhookVerificationError
 
     headers = {k: v for k, v in request.headers.items() if k.startswith("webhook-")}
     if not {"webhook-id", "webhook-timestamp", "webhook-signature"} <= headers.keys():
         raise _unauthorized("webhook-id, webhook-timestamp and webhook-signature headers are required")
     try:
         webhook = Webhook(secret)
-    except (binascii.Error, ValueError) as exc:
+    except (binascii.Error, ValueError, EmptyWebhookSecretError) as exc:
         raise RequestError(503, "SecretUnavailable", "the source's signing secret is malformed") from exc
     _check_timestamp(headers["webhook-timestamp"], tolerance_seconds)
     try:
-        webhook.verify(request.body, headers)
+        webhook.verify(request.body, headers, json_parse=False)
     except WebhookVerificationError as exc:
         raise _unauthorized(f"signature verification failed: {exc}") from None
+    except (ValueError, binascii.Error):
+        # The package unpacks "v1,<base64>" without checking its shape: a garbled signature
+        # (or a body that is not UTF-8) is the sender's mistake, not our crash.
+        raise _unauthorized("signature verification failed: malformed webhook-signature") from None
 
 
 def _check_timestamp(value: str, tolerance_seconds: int) -> None:

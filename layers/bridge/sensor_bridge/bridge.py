@@ -46,12 +46,15 @@ def _receive(request: WebhookRequest) -> HttpReply:
         raise RequestError(413, "PayloadTooLarge", f"the body is larger than {source.max_body_bytes} bytes")
     if request.method not in ("POST", "OPTIONS"):
         raise RequestError(405, "MethodNotAllowed", "use POST", headers={"Allow": "POST, OPTIONS"})
-    authenticate(request, source)
     platform = platform_for(source.platform)
+    if not platform.handshake_before_auth:
+        authenticate(request, source)
     handshake = platform.handshake(request, request.source, source)
     if handshake is not None:
         logger.info("handshake answered")
         return handshake
+    if platform.handshake_before_auth:
+        authenticate(request, source)
     if request.method != "POST":
         raise RequestError(405, "MethodNotAllowed", "use POST", headers={"Allow": "POST"})
     parsed = platform.parse(request, request.source, source)

@@ -63,7 +63,9 @@ class QueryAuth(_Strict):
 class StandardWebhooksAuth(_Strict):
     type: Literal["standard-webhooks"]
     secret: str  # the signing secret's name in the webhook secrets (value "whsec_...")
-    tolerance_seconds: int = 300
+    # The standardwebhooks package rejects timestamps more than 5 minutes off on its own, so a
+    # source may tighten the window but never widen it.
+    tolerance_seconds: int = Field(default=300, gt=0, le=300)
 
 
 Auth = Annotated[
@@ -77,12 +79,27 @@ class FieldMapping(_Strict):
     device_id: str
     name: str | None = None
     model: str | None = None
+    profile_name: str | None = None
+    tags: str | None = None  # path to an object of strings
     latitude: str | None = None
     longitude: str | None = None
     altitude: str | None = None
     event_type: str | None = None  # where the event's type is; with the lists below
     appeared_types: list[str] = Field(default_factory=list)
+    changed_types: list[str] = Field(default_factory=list)
     removed_types: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _types_need_event_type(self) -> FieldMapping:
+        if (self.appeared_types or self.changed_types or self.removed_types) and not self.event_type:
+            raise ValueError("the *_types lists need `event_type`: the dotted path to the event's type")
+        if self.event_type and not (self.appeared_types or self.changed_types or self.removed_types):
+            raise ValueError(
+                "`event_type` needs at least one of appeared_types, changed_types, removed_types"
+            )
+        if (self.latitude is None) != (self.longitude is None):
+            raise ValueError("give both `latitude` and `longitude`, or neither")
+        return self
 
 
 class Source(_Strict):
@@ -93,12 +110,26 @@ class Source(_Strict):
     node_id: str | None = None  # absent: the bridge creates one node for this source
     itwin_id: str | None = None
     mapping: FieldMapping | None = None
-    max_body_bytes: int = 256 * 1024
+    # aws-iot-core only: GET the destination's enableUrl (on an AWS host) when AWS IoT asks for
+    # confirmation. false: log it for an operator to open instead (the local stack's demo does).
+    confirm_destinations: bool = True
+    max_body_bytes: int = Field(default=256 * 1024, gt=0)
 
     @model_validator(mode="after")
-    def _mapping_only_for_generic(self) -> Source:
-        if self.platform == "standard-webhooks" and self.mapping is None:
-            raise ValueError("platform standard-webhooks needs a `mapping` with at least `device_id`")
+    def _platform_specific_keys(self) -> Source:
+        if self.platform == "standard-webhooks":
+            if self.mapping is None:
+                raise ValueError("platform standard-webhooks needs a `mapping` with at least `device_id`")
+            if not isinstance(self.auth, StandardWebhooksAuth):
+                raise ValueError(
+                    "platform standard-webhooks needs `auth: {type: standard-webhooks, secret: ...}`"
+                )
+        elif self.mapping is not None:
+            raise ValueError(f"`mapping` is only read for platform standard-webhooks, not {self.platform}")
+        if "confirm_destinations" in self.model_fields_set and self.platform != "aws-iot-core":
+            raise ValueError(
+                f"`confirm_destinations` is only read for platform aws-iot-core, not {self.platform}"
+            )
         return self
 
 
@@ -178,8 +209,12 @@ def parse_config(text: str, origin: str = "config") -> BridgeConfig:
                 message = "unknown key: remove it or check its spelling"
             elif error["type"] == "missing":
                 message = "required key is missing: add it"
-            elif error["type"] == "union_tag_invalid":
-                message = "unknown `type`: use one of none, header, basic, query, standard-webhooks"
+            elif error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+                message = (
+                    "unknown or missing `type`: use one of none, header, basic, query, standard-webhooks"
+                )
+            elif error["type"] == "value_error":
+                message = str(error.get("ctx", {}).get("error", message))
             problems.append(f"{where}: {message}")
         raise ConfigError(f"{origin}: " + "; ".join(problems)) from None
 

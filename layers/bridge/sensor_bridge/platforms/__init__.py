@@ -12,6 +12,11 @@ from sensor_bridge.platforms.base import ParseResult, Platform
 # Module per platform name; imported on first use so a cold start loads only the platform it serves.
 _ADAPTERS = {
     "the-things-stack": "sensor_bridge.platforms.things_stack",
+    "chirpstack": "sensor_bridge.platforms.chirpstack",
+    "particle": "sensor_bridge.platforms.particle",
+    "azure-iot-hub": "sensor_bridge.platforms.azure_event_grid",
+    "aws-iot-core": "sensor_bridge.platforms.aws_iot_core",
+    "standard-webhooks": "sensor_bridge.platforms.standard_webhooks",
 }
 
 

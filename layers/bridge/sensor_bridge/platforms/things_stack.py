@@ -65,6 +65,7 @@ class TtsMessage(_Loose):
 
 class ThingsStack:
     name = "the-things-stack"
+    handshake_before_auth = False
 
     def handshake(self, request: WebhookRequest, source_name: str, source: Source) -> HttpReply | None:
         return None

@@ -1,0 +1,174 @@
+"""AWS IoT Core registry events, forwarded by an IoT rule's HTTP action.
+
+A rule such as `SELECT * FROM '$aws/events/thing/+/+'` sends each registry event as is:
+`{eventType: THING_EVENT, eventId, operation: CREATED|UPDATED|DELETED, thingName, thingId,
+thingTypeName, attributes, timestamp}`. Before any traffic flows, AWS IoT confirms the rule's
+destination: a POST with `x-amz-rules-engine-message-type: DestinationConfirmation` and
+`{arn, confirmationToken, enableUrl, messageType}`; GETting `enableUrl` enables it.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field
+
+from sensor_bridge.config import Source
+from sensor_bridge.device_event import DeviceEvent, Lifecycle, Location
+from sensor_bridge.http_client import http_client
+from sensor_bridge.observability import logger
+from sensor_bridge.platforms.base import ParseResult, json_body, location, validate
+from sensor_bridge.replies import HttpReply, RequestError, bad_request
+from sensor_bridge.webhook_request import WebhookRequest
+
+MESSAGE_TYPE_HEADER = "x-amz-rules-engine-message-type"
+CONFIRMATION = "DestinationConfirmation"
+OPERATIONS = {"CREATED": Lifecycle.APPEARED, "UPDATED": Lifecycle.CHANGED, "DELETED": Lifecycle.REMOVED}
+# AWS IoT's own control-plane hosts, commercial and China partitions: iot.<region>.amazonaws.com(.cn)
+_AWS_IOT_HOST = re.compile(r"^iot\.[a-z]{2}(-[a-z]+)+-\d{1,2}\.amazonaws\.com(\.cn)?$")
+_ENABLE_PATH = "/confirmdestination/"
+
+
+class _Loose(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class DestinationConfirmation(_Loose):
+    arn: str
+    confirmationToken: str = Field(min_length=1)
+    enableUrl: str
+    messageType: str
+
+
+class ThingEvent(_Loose):
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+
+    eventType: str
+    eventId: str | None = None
+    operation: str | None = None
+    thingName: str | None = None
+    thingId: str | None = None
+    thingTypeName: str | None = None
+    attributes: dict[str, str] | None = None
+    timestamp: int | None = None
+
+
+def checked_enable_url(value: str) -> str:
+    """`value` if it is an https URL on AWS IoT's own host and confirmation path; else 400.
+
+    The URL comes from an unauthenticated request, so the bridge must never fetch anything else:
+    no userinfo, no port, no other host, no odd characters a URL parser might read differently.
+    """
+    bad = bad_request("field enableUrl: must be https://iot.<region>.amazonaws.com/confirmdestination/...")
+    if any(c.isspace() or c == "\\" or ord(c) < 0x20 or ord(c) > 0x7E for c in value):
+        raise bad
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        raise bad from None
+    host = parts.hostname or ""
+    if (
+        parts.scheme != "https"
+        or port is not None
+        or parts.username is not None
+        or parts.password is not None
+        or parts.netloc != host  # catches userinfo, ports, trailing dots and upper case
+        or not _AWS_IOT_HOST.match(host)
+        or not parts.path.startswith(_ENABLE_PATH)
+        or len(parts.path) <= len(_ENABLE_PATH)
+        or parts.fragment
+    ):
+        raise bad
+    return value
+
+
+class AwsIotCore:
+    name = "aws-iot-core"
+    # AWS sends the confirmation to the destination without the rule's headers, so it cannot
+    # carry the source's secret; answering it only ever GETs a checked AWS IoT URL.
+    handshake_before_auth = True
+
+    def handshake(self, request: WebhookRequest, source_name: str, source: Source) -> HttpReply | None:
+        if (request.header(MESSAGE_TYPE_HEADER) or "") != CONFIRMATION:
+            return None
+        if request.method != "POST":
+            raise RequestError(405, "MethodNotAllowed", "use POST", headers={"Allow": "POST"})
+        message = validate(DestinationConfirmation, json_body(request), "AWS IoT destination confirmation")
+        if message.messageType != CONFIRMATION:
+            raise bad_request(f"field messageType: expected {CONFIRMATION!r}")
+        url = checked_enable_url(message.enableUrl)
+        if not source.confirm_destinations:
+            logger.warning(
+                "destination confirmation left to an operator: open enableUrl or call "
+                "ConfirmTopicRuleDestination with the token",
+                extra={"destination_arn": message.arn, "enable_url": url},
+            )
+            return HttpReply(
+                202,
+                {
+                    "status": "confirmation-pending",
+                    "reason": "confirm_destinations is false for this source: an operator confirms it",
+                },
+            )
+        return _confirm(url, message.arn)
+
+    def parse(self, request: WebhookRequest, source_name: str, source: Source) -> ParseResult:
+        message = validate(ThingEvent, json_body(request), "AWS IoT registry event")
+        if message.eventType != "THING_EVENT":
+            return ParseResult.ignore(f"AWS IoT {message.eventType} events are not about a device")
+        lifecycle = OPERATIONS.get(message.operation or "")
+        if lifecycle is None:
+            raise bad_request("AWS IoT registry event: field operation: expected CREATED, UPDATED or DELETED")
+        if not message.thingName:
+            raise bad_request("AWS IoT registry event: field thingName: required for THING_EVENT")
+        attributes = dict(message.attributes or {})
+        return ParseResult(
+            [
+                DeviceEvent(
+                    source=source_name,
+                    platform=self.name,
+                    device_id=message.thingName,  # unique per account and region, as is the source
+                    lifecycle=lifecycle,
+                    event_id=f"aws-iot:{message.eventId}" if message.eventId else None,
+                    name=message.thingName,
+                    model=message.thingTypeName or None,
+                    attributes=attributes,
+                    location=_attribute_location(attributes),
+                )
+            ]
+        )
+
+
+def _confirm(url: str, arn: str) -> HttpReply:
+    try:
+        answer = http_client().get(url)
+    except httpx.HTTPError as exc:
+        logger.warning(
+            "destination confirmation failed", extra={"destination_arn": arn, "why": type(exc).__name__}
+        )
+        raise RequestError(502, "ConfirmationFailed", "AWS IoT did not answer the confirmation GET") from None
+    if not answer.is_success:
+        logger.warning(
+            "destination confirmation refused", extra={"destination_arn": arn, "status": answer.status_code}
+        )
+        raise RequestError(
+            502, "ConfirmationFailed", f"AWS IoT answered the confirmation GET with {answer.status_code}"
+        )
+    logger.info("destination confirmed", extra={"destination_arn": arn})
+    return HttpReply(200, {"status": "confirmed"})
+
+
+def _attribute_location(attributes: dict[str, str]) -> Location | None:
+    # Thing attributes are free-form strings; `latitude`/`longitude` (and `altitude`) by convention.
+    if "latitude" not in attributes or "longitude" not in attributes:
+        return None
+    try:
+        return location(attributes["latitude"], attributes["longitude"], attributes.get("altitude"))
+    except ValueError:
+        return None
+
+
+ADAPTER = AwsIotCore()

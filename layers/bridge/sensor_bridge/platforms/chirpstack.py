@@ -1,0 +1,90 @@
+"""ChirpStack v4 HTTP integration: `POST ?event=join` and `?event=up` (JSON marshaler).
+
+ChirpStack names the event in the query string and marshals the body as JSON (camelCase, the
+protobuf JSON mapping) or as binary protobuf, chosen per integration. Only `join` and `up` say
+a device exists; `status`, `ack`, `txack`, `log`, `location` and `integration` are ignored.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sensor_bridge.config import Source
+from sensor_bridge.device_event import DeviceEvent, Lifecycle
+from sensor_bridge.platforms.base import ParseResult, json_body, validate
+from sensor_bridge.replies import HttpReply, bad_request, unsupported_media
+from sensor_bridge.webhook_request import WebhookRequest
+
+DEVICE_EVENTS = ("join", "up")
+
+
+class _Loose(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class DeviceInfo(_Loose):
+    devEui: str = Field(min_length=1)
+    deviceName: str | None = None
+    deviceProfileName: str | None = None
+    deviceProfileId: str | None = None
+    applicationId: str | None = None
+    applicationName: str | None = None
+    tenantId: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class ChirpStackEvent(_Loose):
+    """The fields `JoinEvent` and `UplinkEvent` share (chirpstack/api/proto/integration)."""
+
+    deduplicationId: str | None = None
+    time: str | None = None
+    deviceInfo: DeviceInfo
+
+
+class ChirpStack:
+    name = "chirpstack"
+    handshake_before_auth = False
+
+    def handshake(self, request: WebhookRequest, source_name: str, source: Source) -> HttpReply | None:
+        return None
+
+    def parse(self, request: WebhookRequest, source_name: str, source: Source) -> ParseResult:
+        # Checked first: with protobuf every event is unreadable, so say so even for ignored ones.
+        if request.content_type in ("application/octet-stream", "application/x-protobuf"):
+            raise unsupported_media(
+                "ChirpStack sent protobuf: choose the JSON marshaler "
+                "(payload encoding JSON) in the HTTP integration"
+            )
+        kind = request.query.get("event")
+        if kind is None:
+            raise bad_request(
+                "query parameter event is missing: ChirpStack sends ?event=join, ?event=up, ..."
+            )
+        if kind not in DEVICE_EVENTS:
+            return ParseResult.ignore(f"ChirpStack event {kind!r} is not about a device joining or sending")
+        message = validate(ChirpStackEvent, json_body(request), f"ChirpStack {kind} event")
+        info = message.deviceInfo
+        # A join is rare and ChirpStack marks each with a deduplicationId; uplinks are frequent
+        # and the device registry, not an idempotency record per uplink, tells a known device.
+        event_id = (
+            f"chirpstack:join:{message.deduplicationId}"
+            if kind == "join" and message.deduplicationId
+            else None
+        )
+        return ParseResult(
+            [
+                DeviceEvent(
+                    source=source_name,
+                    platform=self.name,
+                    device_id=info.devEui.lower(),  # a DevEUI is global; ChirpStack writes it lower-case
+                    lifecycle=Lifecycle.APPEARED,
+                    event_id=event_id,
+                    name=info.deviceName,
+                    profile_name=info.deviceProfileName,
+                    tags=dict(info.tags),
+                )
+            ]
+        )
+
+
+ADAPTER = ChirpStack()

@@ -1,0 +1,74 @@
+"""Particle webhooks: the default form-encoded body, or a JSON template.
+
+The default body has `event`, `data`, `published_at` and `coreid` (plus `userid`, `fw_version`,
+`public`). A JSON template names its own keys; the bridge reads the same four, and
+`PARTICLE_EVENT_ID` and `PRODUCT_ID` when the template adds them. The cloud's `spark/status`
+event with data `online` announces a device; any other event the webhook forwards is the
+device's first message as far as the bridge knows, so it is an upsert too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sensor_bridge.config import Source
+from sensor_bridge.device_event import DeviceEvent, Lifecycle
+from sensor_bridge.platforms.base import ParseResult, form_body, json_body, validate
+from sensor_bridge.replies import HttpReply, unsupported_media
+from sensor_bridge.webhook_request import WebhookRequest
+
+STATUS_EVENT = "spark/status"
+
+
+class ParticleEvent(BaseModel):
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+
+    event: str = Field(min_length=1)
+    data: str | None = None
+    published_at: str | None = None
+    coreid: str = Field(pattern=r"^[0-9a-fA-F]{24}$")  # the device id: 24 hex digits
+    PARTICLE_EVENT_ID: str | None = None
+    PRODUCT_ID: str | None = None
+
+
+class Particle:
+    name = "particle"
+    handshake_before_auth = False
+
+    def handshake(self, request: WebhookRequest, source_name: str, source: Source) -> HttpReply | None:
+        return None
+
+    def parse(self, request: WebhookRequest, source_name: str, source: Source) -> ParseResult:
+        message = validate(ParticleEvent, _body(request), "Particle event")
+        if message.event == STATUS_EVENT and (message.data or "").strip() != "online":
+            return ParseResult.ignore(f"Particle {STATUS_EVENT} {message.data!r} does not announce a device")
+        device = message.coreid.lower()
+        return ParseResult(
+            [
+                DeviceEvent(
+                    source=source_name,
+                    platform=self.name,
+                    device_id=device,
+                    lifecycle=Lifecycle.APPEARED,
+                    # Particle delivers at least once; only a template that adds the id lets us tell.
+                    event_id=f"particle:{message.PARTICLE_EVENT_ID}" if message.PARTICLE_EVENT_ID else None,
+                    name=device,  # the webhook carries no device name
+                    model=f"product-{message.PRODUCT_ID}" if message.PRODUCT_ID else None,
+                )
+            ]
+        )
+
+
+def _body(request: WebhookRequest) -> Any:
+    if request.content_type == "application/x-www-form-urlencoded":
+        return form_body(request)
+    if not request.content_type or "json" in request.content_type:
+        return json_body(request)
+    raise unsupported_media(
+        f"expected Particle's form-encoded body or a JSON template, got content type {request.content_type!r}"
+    )
+
+
+ADAPTER = Particle()

@@ -1,0 +1,124 @@
+"""Any sender that signs per Standard Webhooks, mapped by configuration instead of code.
+
+The body is whatever the sender defines; the source's `mapping` names, as dotted paths (list
+items by index: `devices.0.id`), where the device's identity, name, model, profile name, tags,
+location and the event's type are. The signature was checked before parsing (auth.py);
+`webhook-id` is the event id, the same on every retry of one message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sensor_bridge.config import FieldMapping, Source
+from sensor_bridge.device_event import DeviceEvent, Lifecycle, Location
+from sensor_bridge.platforms.base import ParseResult, json_body, location
+from sensor_bridge.replies import HttpReply, bad_request
+from sensor_bridge.webhook_request import WebhookRequest
+
+_MISSING = object()
+
+
+def lookup(data: Any, path: str) -> Any:
+    """The value at a dotted path, or _MISSING."""
+    current = data
+    for part in path.split("."):
+        if isinstance(current, dict) and part in current:
+            current = current[part]
+        elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
+            current = current[int(part)]
+        else:
+            return _MISSING
+    return current
+
+
+def _text(data: Any, path: str | None, *, required: bool = False) -> str | None:
+    if path is None:
+        return None
+    value = lookup(data, path)
+    if value is _MISSING or value is None or value == "":
+        if required:
+            raise bad_request(f"field {path}: required by this source's mapping, but absent or empty")
+        return None
+    if isinstance(value, dict | list):
+        raise bad_request(f"field {path}: expected a string or number, got {type(value).__name__}")
+    return str(value)
+
+
+class StandardWebhooks:
+    name = "standard-webhooks"
+    handshake_before_auth = False
+
+    def handshake(self, request: WebhookRequest, source_name: str, source: Source) -> HttpReply | None:
+        return None
+
+    def parse(self, request: WebhookRequest, source_name: str, source: Source) -> ParseResult:
+        mapping = source.mapping
+        assert mapping is not None  # the configuration refuses a standard-webhooks source without one
+        body = json_body(request)
+        lifecycle = _lifecycle(body, mapping)
+        if lifecycle is None:
+            kind = _text(body, mapping.event_type)
+            return ParseResult.ignore(f"event type {kind!r} is not listed in this source's mapping")
+        device_id = _text(body, mapping.device_id, required=True)
+        assert device_id is not None
+        webhook_id = request.header("webhook-id")
+        return ParseResult(
+            [
+                DeviceEvent(
+                    source=source_name,
+                    platform=self.name,
+                    device_id=device_id,
+                    lifecycle=lifecycle,
+                    # webhook-id is unique per sender only, so it is scoped by the source.
+                    event_id=f"standard-webhooks:{source_name}:{webhook_id}" if webhook_id else None,
+                    name=_text(body, mapping.name),
+                    model=_text(body, mapping.model),
+                    profile_name=_text(body, mapping.profile_name),
+                    tags=_tags(body, mapping.tags),
+                    location=_location(body, mapping),
+                )
+            ]
+        )
+
+
+def _lifecycle(body: Any, mapping: FieldMapping) -> Lifecycle | None:
+    if mapping.event_type is None:
+        return Lifecycle.APPEARED  # no types configured: every message is about a device being there
+    kind = _text(body, mapping.event_type)
+    for types, lifecycle in (
+        (mapping.appeared_types, Lifecycle.APPEARED),
+        (mapping.changed_types, Lifecycle.CHANGED),
+        (mapping.removed_types, Lifecycle.REMOVED),
+    ):
+        if kind in types:
+            return lifecycle
+    return None
+
+
+def _tags(body: Any, path: str | None) -> dict[str, str]:
+    if path is None:
+        return {}
+    value = lookup(body, path)
+    if value is _MISSING or value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise bad_request(f"field {path}: expected an object of tags")
+    return {str(k): str(v) for k, v in value.items() if isinstance(v, str | int | float | bool)}
+
+
+def _location(body: Any, mapping: FieldMapping) -> Location | None:
+    if mapping.latitude is None or mapping.longitude is None:
+        return None
+    lat, lon = _text(body, mapping.latitude), _text(body, mapping.longitude)
+    if lat is None or lon is None:
+        return None
+    try:
+        return location(lat, lon, _text(body, mapping.altitude))
+    except ValueError:
+        raise bad_request(
+            f"fields {mapping.latitude}, {mapping.longitude}: not a latitude/longitude pair"
+        ) from None
+
+
+ADAPTER = StandardWebhooks()
