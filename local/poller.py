@@ -4,13 +4,13 @@ handler with a real SQS event, delete what succeeded, leave the batch item failu
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 
 from local.apigw import LambdaContext, sqs_event
-from local.virtual_time import advance
+from local.virtual_time import advance, elapsed
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -21,6 +21,8 @@ class PollStats:
     messages: int = 0
     failures: int = 0
     fast_forwarded_s: float = 0.0
+    # Per batch: (simulated seconds since the stack's clock was reset, messages in it).
+    batch_log: list[tuple[float, int]] = field(default_factory=list)
 
 
 class RetryPoller:
@@ -42,6 +44,7 @@ class RetryPoller:
         ).get("Messages", [])
         if not messages:
             return 0
+        self.stats.batch_log.append((elapsed(), len(messages)))
         answer = self.handler(
             sqs_event(messages, self.queue_arn), LambdaContext("sensor-bridge-retry", timeout_seconds=60)
         )
@@ -81,3 +84,16 @@ class RetryPoller:
             advance(step_s)
             self.stats.fast_forwarded_s += step_s
             budget -= step_s
+
+    def run_for(self, simulated_s: float, *, step_s: float = 5.0) -> PollStats:
+        """Play the event source mapping for `simulated_s` of simulated time, whether or not the
+        queue empties: what a test uses to show that nothing is delivered before its time."""
+        budget = simulated_s
+        while budget > 0:
+            if self.poll_once():
+                continue
+            step = min(step_s, budget)
+            advance(step)
+            self.stats.fast_forwarded_s += step
+            budget -= step
+        return self.stats

@@ -176,6 +176,33 @@ class LocalStack:
             items.append(body)
         return items
 
+    # -- stepping simulated time (appended for the delivery scenario tests) ------------------
+    def advance(self, seconds: float) -> None:
+        """Move simulated time (the bridge's clock, SQS delays, the simulator's rate window)."""
+        virtual_time.advance(seconds)
+
+    def poll_once(self) -> int:
+        """One retry batch, as the event source mapping would receive it; its size."""
+        assert self.poller is not None
+        return self.poller.poll_once()
+
+    def run_for(self, simulated_s: float) -> None:
+        """Run the retry function for `simulated_s` of simulated time, drained or not."""
+        assert self.poller is not None
+        self.poller.run_for(simulated_s)
+
+    def post_event(self, event: dict[str, Any]) -> tuple[int, Any]:
+        """An API Gateway HTTP API event (as in events/) through the real webhook handler."""
+        body = event.get("body") or ""
+        content = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode("utf-8")
+        status, _, answer = self.invoke(
+            event["requestContext"]["http"]["method"],
+            event["rawPath"],
+            headers=event["headers"],
+            body=content,
+        )
+        return status, answer
+
 
 # -- replaying events/ ---------------------------------------------------------------------
 @dataclass
