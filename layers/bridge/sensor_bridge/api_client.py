@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import httpx
 from pydantic import ValidationError
 
+from sensor_bridge import clock
 from sensor_bridge.contract import ErrorResponse, IntegrationRequest, IntegrationResponse
 from sensor_bridge.http_client import http_client
 from sensor_bridge.outcomes import Integrated, Outcome, Parked, RateLimited, Retryable
@@ -72,7 +73,9 @@ def read_answer(answer: httpx.Response) -> Outcome | TokenRejected:
             return Parked("200 with an answer that is not an IntegrationResponse", status)
     reason = f"{status} {_error_summary(answer)}"
     if status == 429:
-        return RateLimited(parse_retry_after(answer.headers.get("retry-after"), datetime.now(UTC)), reason)
+        # An HTTP-date is read against the bridge's one clock (simulated in the local stack).
+        now = datetime.fromtimestamp(clock.now(), UTC)
+        return RateLimited(parse_retry_after(answer.headers.get("retry-after"), now), reason)
     if status == 401:
         return TokenRejected(reason)
     if status == 408 or status >= 500:
