@@ -10,7 +10,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from sensor_bridge import auth
-from sensor_bridge.config import BasicAuth, HeaderAuth, NoAuth, QueryAuth, Source, StandardWebhooksAuth
+from sensor_bridge.config import BasicAuth, HeaderAuth, QueryAuth, Source, StandardWebhooksAuth
 from sensor_bridge.replies import RequestError
 from sensor_bridge.secret_store import SecretUnavailable
 from sensor_bridge.webhook_request import WebhookRequest
