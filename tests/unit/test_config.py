@@ -55,7 +55,10 @@ def test_standard_webhooks_source_without_mapping_says_what_to_add() -> None:
 
 
 def test_standard_webhooks_source_must_verify_signatures() -> None:
-    text = "sources:\n  g:\n    platform: standard-webhooks\n    auth: {type: none}\n    mapping: {device_id: id}\n"
+    text = (
+        "sources:\n  g:\n    platform: standard-webhooks\n    auth: {type: none}\n"
+        "    mapping: {device_id: id}\n"
+    )
     assert "auth: {type: standard-webhooks" in config_error(text + PROFILE)
 
 
