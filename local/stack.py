@@ -212,6 +212,7 @@ class Replayed:
     status: int
     answer: Any
     devices: list[dict[str, Any]] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def webhook_events(folder: Path = EVENTS_DIR) -> list[tuple[str, dict[str, Any]]]:
@@ -270,7 +271,9 @@ def run(rate_limit_per_minute: int) -> int:
                 body = decode_json(answer.content)
                 results = body.get("results", []) if isinstance(body, dict) else []
                 source = (event.get("pathParameters") or {}).get("source", "?")
-                replayed.append(Replayed(name, source, answer.status_code, body, results))
+                replayed.append(
+                    Replayed(name, source, answer.status_code, body, results, dict(answer.headers.items()))
+                )
             stack.drain()
             report = Report.build(stack, replayed)
         print_webhooks(replayed)
@@ -355,6 +358,10 @@ def print_webhooks(replayed: list[Replayed]) -> None:
             text = f"{item.answer['error']['code']}: {item.answer['error']['message']}"
         elif isinstance(item.answer, dict):
             text = json.dumps(item.answer)[:70]
+        elif item.answer is None:
+            # A handshake answered in headers only (CloudEvents' OPTIONS).
+            shown = {k: v for k, v in item.headers.items() if k.lower().startswith("webhook-")}
+            text = ", ".join(f"{k}: {v}" for k, v in shown.items()) or "(empty body)"
         else:
             text = str(item.answer)[:70]
         print(f"{item.name:<40} {item.source:<16} {item.status:>4}  {text}")

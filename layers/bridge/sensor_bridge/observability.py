@@ -11,7 +11,8 @@ SERVICE = "sensor-bridge"
 NAMESPACE = "SensorBridge"
 
 logger = Logger(service=SERVICE)
-tracer = Tracer(service=SERVICE)
+# Only what the bridge calls: patching every module X-Ray knows would add to each cold start.
+tracer = Tracer(service=SERVICE, patch_modules=("botocore", "httpx"))
 metrics = Metrics(service=SERVICE, namespace=NAMESPACE)
 
 
