@@ -33,7 +33,7 @@ def _answer_from(answers: Answers) -> Any:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    answers = process_batch([(r["messageId"], r["body"]) for r in event.get("Records", [])])
+    answers = process_batch([(r["messageId"], r["body"]) for r in event.get("Records", [])], context)
     return process_partial_response(
         event=event, record_handler=_answer_from(answers), processor=processor, context=context
     )

@@ -30,7 +30,8 @@ def _to_response(reply: HttpReply) -> Response[str]:
 @app.post("/webhooks/<source>")
 @app.route("/webhooks/<source>", method=["OPTIONS"])
 def webhook(source: str) -> Response[str]:
-    return _to_response(receive(WebhookRequest.from_http_api_event(app.current_event.raw_event, source)))
+    request = WebhookRequest.from_http_api_event(app.current_event.raw_event, source)
+    return _to_response(receive(request, app.lambda_context))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)

@@ -7,6 +7,7 @@ from typing import Any
 
 from sensor_bridge.actions import act_on
 from sensor_bridge.auth import authenticate
+from sensor_bridge.budget import Budget, HasRemainingTime
 from sensor_bridge.config_source import current_config
 from sensor_bridge.delivery import deliver
 from sensor_bridge.device_event import DeviceEvent
@@ -15,16 +16,19 @@ from sensor_bridge.observability import Metric, count, logger
 from sensor_bridge.platforms import platform_for
 from sensor_bridge.replies import HttpReply, RequestError, error_reply
 from sensor_bridge.retry_queue import NotPersisted
+from sensor_bridge.settings import settings
 from sensor_bridge.webhook_request import WebhookRequest
 from sensor_bridge.work import WorkItem
 
 
-def receive(request: WebhookRequest) -> HttpReply:
+def receive(request: WebhookRequest, context: HasRemainingTime | None = None) -> HttpReply:
+    """Answer one webhook. `context` (the Lambda context) bounds the API calls: what does not fit
+    in the invocation's remaining time is queued rather than cut off."""
     source_name = request.source
     logger.append_keys(source=source_name)
     count(Metric.WEBHOOKS_RECEIVED, None)
     try:
-        reply = _receive(request)
+        reply = _receive(request, Budget.from_context(context, settings().api_timeout_seconds))
     except RequestError as exc:
         if exc.status < 500:
             count(Metric.WEBHOOKS_REJECTED, None)
@@ -36,7 +40,7 @@ def receive(request: WebhookRequest) -> HttpReply:
     return reply
 
 
-def _receive(request: WebhookRequest) -> HttpReply:
+def _receive(request: WebhookRequest, budget: Budget) -> HttpReply:
     config = current_config()
     source = config.sources.get(request.source)
     if source is None:
@@ -61,15 +65,15 @@ def _receive(request: WebhookRequest) -> HttpReply:
     if not parsed.events:
         count(Metric.WEBHOOKS_IGNORED, request.source)
         return HttpReply(202, {"status": "ignored", "reason": parsed.ignored or "no device event"})
-    results = [_process()(event=event.to_json()) for event in parsed.events]
+    results = [_process()(event=event.to_json(), budget=budget) for event in parsed.events]
     return _summarise(results)
 
 
-def _process_event(*, event: dict[str, Any]) -> dict[str, Any]:
+def _process_event(*, event: dict[str, Any], budget: Budget) -> dict[str, Any]:
     device_event = DeviceEvent.from_json(event)
     logger.append_keys(device=device_event.device_id)
     work = WorkItem(device_event)
-    outcome = deliver(work, current_config())
+    outcome = deliver(work, current_config(), budget=budget)
     return act_on(work, outcome).to_json()
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from sensor_bridge import registry
 from sensor_bridge.api_client import TokenRejected, post_integration
+from sensor_bridge.budget import BUDGET_SPENT, Budget
 from sensor_bridge.config import BridgeConfig, Source
 from sensor_bridge.contract import (
     NAME,
@@ -43,16 +44,19 @@ IN_FLIGHT = "another delivery of this device is in progress"
 MAX_DEVICES_PER_CALL = 10
 
 
-def call_api(request: IntegrationRequest, source: str, *, timeout_s: float | None = None) -> Outcome:
+def call_api(request: IntegrationRequest, source: str, *, budget: Budget | None = None) -> Outcome:
     """POST the integration; on 401 refresh the token once and try again, then park."""
     for refreshed in (False, True):
+        timeout = budget.call_timeout() if budget is not None else None
+        if budget is not None and timeout is None:
+            return Retryable(BUDGET_SPENT)
         try:
             token = token_provider.get()
         except TokenUnavailable as exc:
             return Retryable(str(exc)) if exc.retryable else Parked(str(exc))
         except SecretUnavailable as exc:
             return Retryable(str(exc))
-        call = post_integration(request, token, timeout_s=timeout_s)
+        call = post_integration(request, token, timeout_s=timeout)
         count(Metric.API_LATENCY, source, call.latency_ms)
         if not isinstance(call.outcome, TokenRejected):
             return call.outcome
@@ -62,9 +66,9 @@ def call_api(request: IntegrationRequest, source: str, *, timeout_s: float | Non
     raise AssertionError("unreachable")
 
 
-def deliver(work: WorkItem, config: BridgeConfig, *, timeout_s: float | None = None) -> Outcome:
+def deliver(work: WorkItem, config: BridgeConfig, *, budget: Budget | None = None) -> Outcome:
     """Deliver one event (the webhook function's path): a batch of one."""
-    return deliver_many([work], config, timeout_s=timeout_s)[0]
+    return deliver_many([work], config, budget=budget)[0]
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,7 @@ class Prepared:
 
 
 def deliver_many(
-    works: Sequence[WorkItem], config: BridgeConfig, *, timeout_s: float | None = None
+    works: Sequence[WorkItem], config: BridgeConfig, *, budget: Budget | None = None
 ) -> list[Outcome]:
     """One Outcome per work item, in order. Devices for the same node share integrate calls.
 
@@ -95,13 +99,13 @@ def deliver_many(
     for round_ in _rounds(works):
         prepared: list[tuple[int, Prepared]] = []
         for index in round_:
-            ready = _prepare(works[index], config, nodes, timeout_s)
+            ready = _prepare(works[index], config, nodes, budget)
             if isinstance(ready, Prepared):
                 prepared.append((index, ready))
             else:
                 outcomes[index] = ready
         for group in _calls(prepared):
-            outcomes.update(_send(group, timeout_s))
+            outcomes.update(_send(group, budget))
     return [outcomes[i] for i in range(len(works))]
 
 
@@ -140,10 +144,10 @@ def _calls(prepared: list[tuple[int, Prepared]]) -> list[list[tuple[int, Prepare
     return calls
 
 
-def _send(group: list[tuple[int, Prepared]], timeout_s: float | None) -> dict[int, Outcome]:
+def _send(group: list[tuple[int, Prepared]], budget: Budget | None) -> dict[int, Outcome]:
     first = group[0][1]
     source = first.work.event.source
-    outcome = _call_for(first.node_id, [p.change for _, p in group], source, timeout_s)
+    outcome = _call_for(first.node_id, [p.change for _, p in group], source, budget)
     if len(group) > 1:
         logger.info("coalesced call", extra={"devices": len(group), "node_id": first.node_id})
         if isinstance(outcome, Parked) and outcome.status == 422:
@@ -152,22 +156,20 @@ def _send(group: list[tuple[int, Prepared]], timeout_s: float | None) -> dict[in
                 "coalesced call rejected: sending each device alone",
                 extra={"devices": len(group), "why": outcome.reason},
             )
-            return {
-                index: p.settle(_call_for(p.node_id, [p.change], source, timeout_s)) for index, p in group
-            }
+            return {index: p.settle(_call_for(p.node_id, [p.change], source, budget)) for index, p in group}
     return {index: p.settle(outcome) for index, p in group}
 
 
 def _prepare(
-    work: WorkItem, config: BridgeConfig, nodes: dict[str, str | Outcome], timeout_s: float | None
+    work: WorkItem, config: BridgeConfig, nodes: dict[str, str | Outcome], budget: Budget | None
 ) -> Outcome | Prepared:
     event = work.event
     source = config.sources.get(event.source)
     if source is None:
         return Parked(f"source {event.source!r} is no longer configured")
     if event.lifecycle is Lifecycle.REMOVED:
-        return _prepare_remove(work, timeout_s)
-    return _prepare_upsert(work, config, source, nodes, timeout_s)
+        return _prepare_remove(work, budget)
+    return _prepare_upsert(work, config, source, nodes, budget)
 
 
 def _prepare_upsert(
@@ -175,29 +177,34 @@ def _prepare_upsert(
     config: BridgeConfig,
     source: Source,
     nodes: dict[str, str | Outcome],
-    timeout_s: float | None,
+    budget: Budget | None,
 ) -> Outcome | Prepared:
     event = work.event
     spec = describe_device(config, event)
     current = registry.get_device(event.source, event.device_id)
     if current is not None and current.integrated and current.fingerprint == spec.fingerprint:
         return Integrated(unchanged=True)
+    if _deleted_since(current, work):
+        return Removed()
 
     node_id = current.node_id if current is not None and current.integrated else None
     if node_id is None:
         if event.source not in nodes:
-            nodes[event.source] = _ensure_node(event.source, source, work.work_id, timeout_s)
+            nodes[event.source] = _ensure_node(event.source, source, work.claimant, budget)
         node = nodes[event.source]
         if not isinstance(node, str):
             return node
         node_id = node
 
-    claimed = registry.claim_device(event.source, event.device_id, work.work_id, spec.ref_id)
+    claimed = registry.claim_device(event.source, event.device_id, work.claimant, spec.ref_id)
     if claimed is None:
         return Retryable(IN_FLIGHT)
     if claimed.integrated and claimed.fingerprint == spec.fingerprint:
-        registry.release_device(event.source, event.device_id, work.work_id)
+        registry.release_device(event.source, event.device_id, work.claimant)
         return Integrated(unchanged=True)
+    if _deleted_since(claimed, work):
+        registry.release_device(event.source, event.device_id, work.claimant)
+        return Removed()
 
     if claimed.integrated:
         change = _update_change(spec, claimed.spec or {})
@@ -205,7 +212,7 @@ def _prepare_upsert(
     elif claimed.maybe_created:
         # An earlier `new` may have landed unseen: address the device by refId first. The API
         # answers 422 for an unknown refId, and only then do we create it. Sent alone.
-        probe = _call_for(node_id, [_full_change(spec, "update")], event.source, timeout_s)
+        probe = _call_for(node_id, [_full_change(spec, "update")], event.source, budget)
         if not (isinstance(probe, Parked) and probe.status == 422):
             return _settle(work, spec, node_id, probe, maybe_created=True, previous_sensors={})
         logger.info("probe found no device: creating it", extra={"device": event.device_id})
@@ -224,9 +231,19 @@ def _prepare_upsert(
     return Prepared(work, node_id, change, settle)
 
 
-def _call_for(node_id: str, changes: list[DeviceChange], source: str, timeout_s: float | None) -> Outcome:
+def _deleted_since(record: registry.DeviceRecord | None, work: WorkItem) -> bool:
+    """The platform deleted the device after this work was received: the work is superseded."""
+    return (
+        record is not None
+        and not record.integrated
+        and record.removed_at is not None
+        and work.first_seen <= record.removed_at
+    )
+
+
+def _call_for(node_id: str, changes: list[DeviceChange], source: str, budget: Budget | None) -> Outcome:
     request = IntegrationRequest(integration=Integration(nodeId=node_id, devices=changes))
-    return call_api(request, source, timeout_s=timeout_s)
+    return call_api(request, source, budget=budget)
 
 
 def _settle(
@@ -242,13 +259,13 @@ def _settle(
     if isinstance(outcome, Integrated) and outcome.response is not None:
         ids = match_ids(spec, outcome.response.integration.model_dump(mode="json"))
         if ids is None:
-            registry.record_parked(event.source, event.device_id, work.work_id, "200 without our device")
+            registry.record_parked(event.source, event.device_id, work.claimant, "200 without our device")
             return Parked("the API answered 200 but did not list the device it was sent")
         api_device_id, sensor_ids = ids
         registry.record_integrated(
             event.source,
             event.device_id,
-            work.work_id,
+            work.claimant,
             node_id=node_id,
             api_device_id=api_device_id,
             sensor_ids={**{k: v for k, v in previous_sensors.items() if k in spec.sensors}, **sensor_ids},
@@ -262,10 +279,10 @@ def _settle(
                 "integration rejected: the mapping or the profile is wrong",
                 extra={"device": event.device_id, "profile": spec.profile, "why": outcome.reason},
             )
-        registry.record_parked(event.source, event.device_id, work.work_id, outcome.reason)
+        registry.record_parked(event.source, event.device_id, work.claimant, outcome.reason)
         return outcome
     ambiguous = isinstance(outcome, Retryable) and outcome.ambiguous and maybe_created
-    registry.release_device(event.source, event.device_id, work.work_id, maybe_created=ambiguous)
+    registry.release_device(event.source, event.device_id, work.claimant, maybe_created=ambiguous)
     return outcome
 
 
@@ -276,12 +293,14 @@ def _only(response: IntegrationResponse, api_device_id: str) -> IntegrationRespo
     return response.model_copy(update={"integration": integration.model_copy(update={"devices": mine})})
 
 
-def _prepare_remove(work: WorkItem, timeout_s: float | None) -> Outcome | Prepared:
+def _prepare_remove(work: WorkItem, budget: Budget | None) -> Outcome | Prepared:
     event = work.event
     current = registry.get_device(event.source, event.device_id)
     if current is None or not (current.integrated or current.maybe_created) or current.node_id is None:
-        return Removed()  # never created by us: nothing to remove
-    claimed = registry.claim_device(event.source, event.device_id, work.work_id, current.ref_id or "")
+        # Never created by us: nothing to remove downstream. The tombstone stops work for the
+        # device still waiting on the retry queue from creating it afterwards.
+        return Removed() if registry.record_tombstone(event.source, event.device_id) else Retryable(IN_FLIGHT)
+    claimed = registry.claim_device(event.source, event.device_id, work.claimant, current.ref_id or "")
     if claimed is None:
         return Retryable(IN_FLIGHT)
     change = DeviceChange(changeState="remove", refId=claimed.ref_id or "")
@@ -289,18 +308,18 @@ def _prepare_remove(work: WorkItem, timeout_s: float | None) -> Outcome | Prepar
     def settle(outcome: Outcome) -> Outcome:
         if isinstance(outcome, Integrated) or (isinstance(outcome, Parked) and outcome.status == 422):
             # 422 on remove: the API does not know the refId, so it is gone already.
-            registry.record_removed(event.source, event.device_id, work.work_id)
+            registry.record_removed(event.source, event.device_id, work.claimant)
             return Removed()
         if isinstance(outcome, Parked):
-            registry.record_parked(event.source, event.device_id, work.work_id, outcome.reason)
+            registry.record_parked(event.source, event.device_id, work.claimant, outcome.reason)
             return outcome
-        registry.release_device(event.source, event.device_id, work.work_id)
+        registry.release_device(event.source, event.device_id, work.claimant)
         return outcome
 
     return Prepared(work, claimed.node_id or current.node_id, change, settle, coalesce=False)
 
 
-def _ensure_node(source_name: str, source: Source, claimant: str, timeout_s: float | None) -> str | Outcome:
+def _ensure_node(source_name: str, source: Source, claimant: str, budget: Budget | None) -> str | Outcome:
     if source.node_id:
         return source.node_id
     node = registry.get_node(source_name)
@@ -309,7 +328,7 @@ def _ensure_node(source_name: str, source: Source, claimant: str, timeout_s: flo
     if not registry.claim_node(source_name, claimant):
         return Retryable("the source's node is being created by another delivery")
     request = IntegrationRequest(integration=Integration(changeState="new", devices=[]))
-    outcome = call_api(request, source_name, timeout_s=timeout_s)
+    outcome = call_api(request, source_name, budget=budget)
     if isinstance(outcome, Integrated) and outcome.response and outcome.response.integration.node:
         node_id = outcome.response.integration.node.id
         registry.record_node(source_name, claimant, node_id)

@@ -30,6 +30,7 @@ class DeviceRecord:
     spec: dict[str, Any] | None = None  # the props and sensors last integrated
     fingerprint: str | None = None
     maybe_created: bool = False  # a `new` may have been applied without our seeing the answer
+    removed_at: float | None = None  # when the platform said the device was deleted
     reason: str | None = None
     claimed_by: str | None = None
 
@@ -72,6 +73,7 @@ def _to_device(source: str, device_id: str, item: dict[str, Any]) -> DeviceRecor
         spec=json.loads(spec) if spec else None,
         fingerprint=_s(item, "fingerprint"),
         maybe_created=bool(item.get("maybe_created", {}).get("BOOL", False)),
+        removed_at=float(item["removed_at"]["N"]) if "removed_at" in item else None,
         reason=_s(item, "reason"),
         claimed_by=_s(item, "claimed_by"),
     )
@@ -177,9 +179,40 @@ def record_removed(source: str, device_id: str, claimant: str) -> None:
         source,
         device_id,
         claimant,
-        {"state": {"S": "removed"}, "maybe_created": {"BOOL": False}},
+        {
+            "state": {"S": "removed"},
+            "maybe_created": {"BOOL": False},
+            "removed_at": {"N": str(clock.now())},
+        },
         removes=("api_device_id", "sensor_ids", "spec", "fingerprint", "reason"),
     )
+
+
+def record_tombstone(source: str, device_id: str) -> bool:
+    """The platform deleted a device we never created: remember when, so that work for it still
+    waiting on the retry queue does not create it afterwards.
+
+    False when the device is integrated or a delivery holds its lease (a `new` may be in flight):
+    the removal must then wait its turn and go through the API.
+    """
+    from botocore.exceptions import ClientError
+
+    now = clock.now()
+    try:
+        dynamodb().update_item(
+            TableName=settings().registry_table,
+            Key=_device_key(source, device_id),
+            UpdateExpression="SET #state = :removed, removed_at = :now",
+            ConditionExpression="attribute_not_exists(api_device_id) AND "
+            "(attribute_not_exists(lease_until) OR lease_until < :now)",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={":removed": {"S": "removed"}, ":now": {"N": str(now)}},
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
 
 
 def record_parked(source: str, device_id: str, claimant: str, reason: str) -> None:

@@ -11,18 +11,24 @@ from dataclasses import replace
 
 from sensor_bridge import clock
 from sensor_bridge.actions import Result, act_on
+from sensor_bridge.budget import Budget, HasRemainingTime
 from sensor_bridge.config_source import current_config
 from sensor_bridge.delivery import deliver_many
 from sensor_bridge.observability import logger
 from sensor_bridge.retry_queue import schedule
+from sensor_bridge.settings import settings
 from sensor_bridge.work import WorkItem
 
 # Per message id: its Result, or the exception that leaves it on the queue for SQS to retry.
 Answers = dict[str, Result | Exception]
 
 
-def process_batch(messages: Sequence[tuple[str, str]]) -> Answers:
-    """Deliver a batch of (message id, body). Never raises for one message's failure."""
+def process_batch(messages: Sequence[tuple[str, str]], context: HasRemainingTime | None = None) -> Answers:
+    """Deliver a batch of (message id, body). Never raises for one message's failure.
+
+    `context` (the Lambda context) bounds the calls: work that no longer fits in the invocation
+    goes back on the queue with its attempt counted, rather than the function timing out and
+    every message of the batch coming back."""
     answers: Answers = {}
     due: list[tuple[str, WorkItem]] = []
     for message_id, body in messages:
@@ -40,7 +46,8 @@ def process_batch(messages: Sequence[tuple[str, str]]) -> Answers:
     if not due:
         return answers
     try:
-        outcomes = deliver_many([work for _, work in due], current_config())
+        budget = Budget.from_context(context, settings().api_timeout_seconds)
+        outcomes = deliver_many([work for _, work in due], current_config(), budget=budget)
     except Exception as exc:  # the registry or the config is out: leave them all for SQS to retry
         logger.exception("retry batch failed", extra={"messages": len(due)})
         answers.update({message_id: exc for message_id, _ in due})

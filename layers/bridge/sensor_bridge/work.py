@@ -22,6 +22,14 @@ class WorkItem:
     last_error: str | None = None
     not_before: float | None = None  # epoch seconds; set when a wait exceeds one SQS delay
     parked_reason: str | None = None  # set on the dead-letter queue
+    # This copy of the work, as one invocation holds it: not sent with the message, so that a
+    # message SQS hands to two invocations at once yields two claimants, and only one gets the lease.
+    holder: str = field(default_factory=lambda: uuid.uuid4().hex[:12], compare=False)
+
+    @property
+    def claimant(self) -> str:
+        """Who holds the device's lease while this delivery runs."""
+        return f"{self.work_id}.{self.holder}"
 
     def after_attempt(self, error: str | None) -> WorkItem:
         return replace(self, attempts=self.attempts + 1, last_error=error)
