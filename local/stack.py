@@ -22,6 +22,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -230,9 +231,31 @@ def replay(client: httpx.Client, base_url: str, event: dict[str, Any]) -> httpx.
     content = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode("utf-8")
     query = event.get("rawQueryString") or ""
     url = f"{base_url}{event['rawPath']}" + (f"?{query}" if query else "")
-    return client.request(
-        event["requestContext"]["http"]["method"], url, headers=event.get("headers"), content=content
-    )
+    source = (event.get("pathParameters") or {}).get("source", "")
+    headers = signed_now(dict(event.get("headers") or {}), content, source)
+    return client.request(event["requestContext"]["http"]["method"], url, headers=headers, content=content)
+
+
+def signed_now(headers: dict[str, str], body: bytes, source: str) -> dict[str, str]:
+    """A Standard Webhooks sender signs each delivery as it sends it. The replay does the same
+    with the source's local demo secret, so a sample recorded earlier is not refused as stale;
+    a sample whose source has no demo secret goes out exactly as recorded."""
+    from standardwebhooks.webhooks import Webhook
+
+    from sensor_bridge.config import StandardWebhooksAuth
+    from sensor_bridge.config_source import current_config
+
+    if "webhook-signature" not in headers or "webhook-id" not in headers:
+        return headers
+    config_source = current_config().sources.get(source)
+    if config_source is None or not isinstance(config_source.auth, StandardWebhooksAuth):
+        return headers
+    secret = LOCAL_WEBHOOK_SECRETS.get(config_source.auth.secret)
+    if secret is None:
+        return headers
+    now = datetime.now(UTC)
+    signature = Webhook(secret).sign(headers["webhook-id"], now, body.decode("utf-8"))
+    return {**headers, "webhook-timestamp": str(int(now.timestamp())), "webhook-signature": signature}
 
 
 LOG_FILE = ROOT / ".local-stack.log"

@@ -44,6 +44,15 @@ class Platform(Protocol):
         ...
 
 
+class WithoutHandshake:
+    """For platforms that subscribe a webhook without any handshake."""
+
+    handshake_before_auth = False
+
+    def handshake(self, request: WebhookRequest, source_name: str, source: Source) -> HttpReply | None:
+        return None
+
+
 def json_body(request: WebhookRequest) -> Any:
     if request.content_type and "json" not in request.content_type:
         raise unsupported_media(f"expected a JSON body, got content type {request.content_type!r}")

@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sensor_bridge.config import Source
 from sensor_bridge.device_event import DeviceEvent, Lifecycle
-from sensor_bridge.platforms.base import ParseResult, json_body, validate
-from sensor_bridge.replies import HttpReply, bad_request, unsupported_media
+from sensor_bridge.platforms.base import ParseResult, WithoutHandshake, json_body, validate
+from sensor_bridge.replies import bad_request, unsupported_media
 from sensor_bridge.webhook_request import WebhookRequest
 
 DEVICE_EVENTS = ("join", "up")
@@ -41,12 +41,8 @@ class ChirpStackEvent(_Loose):
     deviceInfo: DeviceInfo
 
 
-class ChirpStack:
+class ChirpStack(WithoutHandshake):
     name = "chirpstack"
-    handshake_before_auth = False
-
-    def handshake(self, request: WebhookRequest, source_name: str, source: Source) -> HttpReply | None:
-        return None
 
     def parse(self, request: WebhookRequest, source_name: str, source: Source) -> ParseResult:
         # Checked first: with protobuf every event is unreadable, so say so even for ignored ones.

@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sensor_bridge.config import Source
 from sensor_bridge.device_event import DeviceEvent, Lifecycle
-from sensor_bridge.platforms.base import ParseResult, form_body, json_body, validate
-from sensor_bridge.replies import HttpReply, unsupported_media
+from sensor_bridge.platforms.base import ParseResult, WithoutHandshake, form_body, json_body, validate
+from sensor_bridge.replies import unsupported_media
 from sensor_bridge.webhook_request import WebhookRequest
 
 STATUS_EVENT = "spark/status"
@@ -33,12 +33,8 @@ class ParticleEvent(BaseModel):
     PRODUCT_ID: str | None = None
 
 
-class Particle:
+class Particle(WithoutHandshake):
     name = "particle"
-    handshake_before_auth = False
-
-    def handshake(self, request: WebhookRequest, source_name: str, source: Source) -> HttpReply | None:
-        return None
 
     def parse(self, request: WebhookRequest, source_name: str, source: Source) -> ParseResult:
         message = validate(ParticleEvent, _body(request), "Particle event")

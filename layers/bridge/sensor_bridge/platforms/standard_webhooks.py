@@ -12,8 +12,8 @@ from typing import Any
 
 from sensor_bridge.config import FieldMapping, Source
 from sensor_bridge.device_event import DeviceEvent, Lifecycle, Location
-from sensor_bridge.platforms.base import ParseResult, json_body, location
-from sensor_bridge.replies import HttpReply, bad_request
+from sensor_bridge.platforms.base import ParseResult, WithoutHandshake, json_body, location
+from sensor_bridge.replies import bad_request
 from sensor_bridge.webhook_request import WebhookRequest
 
 _MISSING = object()
@@ -45,12 +45,8 @@ def _text(data: Any, path: str | None, *, required: bool = False) -> str | None:
     return str(value)
 
 
-class StandardWebhooks:
+class StandardWebhooks(WithoutHandshake):
     name = "standard-webhooks"
-    handshake_before_auth = False
-
-    def handshake(self, request: WebhookRequest, source_name: str, source: Source) -> HttpReply | None:
-        return None
 
     def parse(self, request: WebhookRequest, source_name: str, source: Source) -> ParseResult:
         mapping = source.mapping

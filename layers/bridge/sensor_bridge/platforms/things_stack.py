@@ -10,8 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sensor_bridge.config import Source
 from sensor_bridge.device_event import DeviceEvent, Lifecycle, Location
-from sensor_bridge.platforms.base import ParseResult, json_body, validate
-from sensor_bridge.replies import HttpReply
+from sensor_bridge.platforms.base import ParseResult, WithoutHandshake, json_body, validate
 from sensor_bridge.webhook_request import WebhookRequest
 
 
@@ -63,12 +62,8 @@ class TtsMessage(_Loose):
     attributes: dict[str, str] = Field(default_factory=dict)
 
 
-class ThingsStack:
+class ThingsStack(WithoutHandshake):
     name = "the-things-stack"
-    handshake_before_auth = False
-
-    def handshake(self, request: WebhookRequest, source_name: str, source: Source) -> HttpReply | None:
-        return None
 
     def parse(self, request: WebhookRequest, source_name: str, source: Source) -> ParseResult:
         message = validate(TtsMessage, json_body(request), "The Things Stack message")
