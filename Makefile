@@ -5,6 +5,8 @@ VENV := .venv
 SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
 PY := $(VENV)/bin/python
+# The simulated API's requests per minute in `make run`: low, so that some webhooks meet a 429.
+RATE_LIMIT ?= 8
 # sam build needs the Lambda runtime's interpreter (python3.13) on PATH; pyenv provides it here.
 PY313 ?= $(or $(lastword $(wildcard /root/.pyenv/versions/3.13*/bin/python3.13)),$(shell command -v python3.13 2>/dev/null))
 export PYTHONPATH := layers/bridge:functions/webhook:functions/retry:.
@@ -31,7 +33,7 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 
 ## run: the whole bridge on the embedded local stack, replaying events/, then a summary
 run: $(VENV)/.installed
-	$(PY) -m local.stack run
+	$(PY) -m local.stack run --rate-limit $(RATE_LIMIT)
 
 ## serve: keep the local stack up for your own webhooks (Ctrl-C stops it)
 serve: $(VENV)/.installed

@@ -420,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.stack", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run_p = sub.add_parser("run", help="replay events/ and print what happened")
-    run_p.add_argument("--rate-limit", type=int, default=4, help="simulated API requests per minute")
+    run_p.add_argument("--rate-limit", type=int, default=8, help="simulated API requests per minute")
     serve_p = sub.add_parser("serve", help="keep the stack up for your own webhooks")
     serve_p.add_argument("--port", type=int, default=int(os.environ.get("BRIDGE_PORT", "3000")))
     serve_p.add_argument("--rate-limit", type=int, default=None)

@@ -31,7 +31,7 @@ from sensor_bridge.contract import (
     SensorChange,
 )
 from sensor_bridge.device_event import Lifecycle
-from sensor_bridge.observability import Metric, count, logger
+from sensor_bridge.observability import Metric, count, logger, tracer
 from sensor_bridge.outcomes import Integrated, Outcome, Parked, Removed, Retryable
 from sensor_bridge.profiles import DeviceSpec, describe_device
 from sensor_bridge.secret_store import SecretUnavailable
@@ -44,6 +44,7 @@ IN_FLIGHT = "another delivery of this device is in progress"
 MAX_DEVICES_PER_CALL = 10
 
 
+@tracer.capture_method(capture_response=False)
 def call_api(request: IntegrationRequest, source: str, *, budget: Budget | None = None) -> Outcome:
     """POST the integration; on 401 refresh the token once and try again, then park."""
     for refreshed in (False, True):
@@ -86,6 +87,7 @@ class Prepared:
         return self.change.props.get(NAME)
 
 
+@tracer.capture_method(capture_response=False)
 def deliver_many(
     works: Sequence[WorkItem], config: BridgeConfig, *, budget: Budget | None = None
 ) -> list[Outcome]:
