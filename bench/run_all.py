@@ -26,8 +26,12 @@ def table() -> str:
         )
     new, repeat = latency["new_device_ms"], latency["repeat_device_ms"]
     rows.append(
+        f"| first webhook of a fresh process (clients, secrets, token, node) | {latency['first_call_ms']} ms "
+        f"| one sample | Python {latency['python']} |"
+    )
+    rows.append(
         f"| webhook, new device (claim, token, API call, record) | {new['p50']} ms | p99 {new['p99']} ms "
-        f"| local stack over loopback, {latency['devices']} devices |"
+        f"| local stack over loopback, {latency['devices']} devices, Python {latency['python']} |"
     )
     rows.append(
         f"| webhook, repeat of an integrated device (no API call) | {repeat['p50']} ms "
