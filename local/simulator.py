@@ -8,17 +8,24 @@ Standard library only. It serves, on loopback:
   response and error shapes (``{"error": {"code", "message", "target"?}}``).
 * ``/_sim/...`` - unauthenticated admin and inspection routes:
   ``GET /_sim/state``, ``GET|POST /_sim/config`` (``rate_limit_per_minute``, ``token_ttl_seconds``;
-  posting resets the rate window), ``POST|DELETE /_sim/faults`` (a FIFO of
-  ``{"status", "retry_after", "body", "latency_ms", "drop", "count"}`` applied to the next integrate
-  calls that pass auth and the rate limit), ``POST /_sim/expire-tokens``, ``POST /_sim/reset``.
+  posting resets the rate window), ``POST|DELETE /_sim/faults`` (a FIFO of ``{"status",
+  "retry_after", "body", "latency_ms", "drop", "count", "after_apply"}`` applied to the next
+  integrate calls that pass auth and the rate limit), ``POST /_sim/expire-tokens``, ``POST /_sim/reset``.
+  A status or drop fault with ``"after_apply": true`` fails *after* the request was processed: the
+  integrate call is applied in full (as the real API does when its gateway answers 502/504, or the
+  connection drops, after the backend committed), then the fault status is answered with an
+  API-style error body (or the connection is dropped) instead of the 200. Its ``latency_ms`` is
+  spent after the apply. Only a request that would have succeeded is affected: one that would be
+  answered 422 is answered its 422 and changes nothing.
   The same is available in-process: ``state()``, ``configure()``, ``inject()``, ``clear_faults()``,
   ``expire_tokens()``, ``reset()``.
 
 Integrate checks run in this order: Authorization header (401 ``HeaderNotFound``), token (401
 ``InvalidAuthorizationToken``), "IoT Creator" role (403), rate limit (429, fixed one-minute window
 over calls that passed auth), injected faults, then the body (422 ``InvalidProcessIntegrationRequest``
-with a ``target``). ``state()["calls"]`` records every integrate request with its final status; a
-dropped connection is recorded as status 0 with ``"dropped": true``.
+with a ``target``); ``after_apply`` faults come after the body instead. ``state()["calls"]`` records
+every integrate request with its final status; a dropped connection is recorded as status 0 with
+``"dropped": true``, and a call that was applied before its fault answered carries ``"applied": true``.
 
 Behaviour the real API does not document, and what the simulator assumes:
 
@@ -170,6 +177,7 @@ class _Fault:
     latency_ms: int = 0
     drop: bool = False
     body: str | None = None
+    after_apply: bool = False
 
 
 @dataclass
@@ -223,7 +231,7 @@ def _fault_code(status: int) -> str:
 def _parse_fault(raw: JSON) -> _Fault:
     if not isinstance(raw, dict):
         raise ValueError("a fault must be a JSON object")
-    unknown = set(raw) - {"status", "count", "retry_after", "latency_ms", "drop", "body"}
+    unknown = set(raw) - {"status", "count", "retry_after", "latency_ms", "drop", "body", "after_apply"}
     if unknown:
         raise ValueError(f"unknown fault keys: {sorted(unknown)}")
     count = raw.get("count", 1)
@@ -232,6 +240,7 @@ def _parse_fault(raw: JSON) -> _Fault:
     drop = raw.get("drop", False)
     retry_after = raw.get("retry_after")
     body = raw.get("body")
+    after_apply = raw.get("after_apply", False)
     if not isinstance(count, int) or isinstance(count, bool) or count < 1:
         raise ValueError("fault count must be a positive integer")
     if status is not None and (
@@ -250,6 +259,10 @@ def _parse_fault(raw: JSON) -> _Fault:
         raise ValueError("a fault needs one of status, latency_ms or drop")
     if status is not None and drop:
         raise ValueError("a fault cannot both answer a status and drop the connection")
+    if not isinstance(after_apply, bool):
+        raise ValueError("fault after_apply must be a boolean")
+    if after_apply and status is None and not drop:
+        raise ValueError("an after_apply fault needs a status or drop")
     return _Fault(
         count=count,
         status=status,
@@ -257,6 +270,7 @@ def _parse_fault(raw: JSON) -> _Fault:
         latency_ms=latency,
         drop=drop,
         body=body,
+        after_apply=after_apply,
     )
 
 
@@ -535,6 +549,8 @@ class SensorDataSimulator:
     def _handle_integrate(self, headers: dict[str, str], body: bytes, query: dict[str, str]) -> _Reply:
         arrived = time.time()
         reply, fault, extra = self._gate(headers)
+        if fault is not None and fault.after_apply:
+            return self._integrate_then_fail(fault, body, query, extra, arrived)
         if reply is None and fault is not None:
             if fault.latency_ms:
                 time.sleep(fault.latency_ms / 1000)
@@ -554,6 +570,39 @@ class SensorDataSimulator:
                     reply = _Reply(200, self._integrate(parsed, query), extra)
                 except _IntegrationError as err:
                     reply = _Reply(422, _api_error(err.code, err.message, err.target), extra)
+        self._record(reply, body, query, arrived)
+        return reply
+
+    def _integrate_then_fail(
+        self,
+        fault: _Fault,
+        body: bytes,
+        query: dict[str, str],
+        extra: dict[str, str],
+        arrived: float,
+    ) -> _Reply:
+        """An ``after_apply`` fault: process the request fully, then fail to answer its success."""
+        try:
+            parsed: JSON = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            reply = _Reply(422, _api_error("InvalidProcessIntegrationRequest", MSG_NOT_AN_INTEGRATION), extra)
+            self._record(reply, body, query, arrived)
+            return reply
+        try:
+            self._integrate(parsed, query)
+        except _IntegrationError as err:
+            reply = _Reply(422, _api_error(err.code, err.message, err.target), extra)
+            self._record(reply, body, query, arrived)
+            return reply
+        if fault.latency_ms:
+            time.sleep(fault.latency_ms / 1000)
+        reply = _Reply(0, drop=True) if fault.drop else self._fault_reply(fault, extra)
+        self._record(reply, body, query, arrived, applied=True)
+        return reply
+
+    def _record(
+        self, reply: _Reply, body: bytes, query: dict[str, str], arrived: float, *, applied: bool = False
+    ) -> None:
         try:
             recorded: JSON = json.loads(body)
         except (ValueError, UnicodeDecodeError):
@@ -561,9 +610,10 @@ class SensorDataSimulator:
         call: dict[str, JSON] = {"status": reply.status, "body": recorded, "query": query, "at": arrived}
         if reply.drop:
             call["dropped"] = True
+        if applied:
+            call["applied"] = True
         with self._lock:
             self._calls.append(call)
-        return reply
 
     def _integrate(self, body: JSON, query: dict[str, str]) -> dict[str, JSON]:
         """Validate the whole request, apply it to a copy, and keep the copy only if all went well."""

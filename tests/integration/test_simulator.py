@@ -711,6 +711,102 @@ def test_faults_apply_after_auth(http: httpx.Client) -> None:
     assert integrate(http, get_token(http), {"integration": {"changeState": "new"}}).status_code == 503
 
 
+@pytest.mark.parametrize("status", [502, 504])
+def test_status_fault_after_apply_creates_the_device_then_answers_the_fault(
+    http: httpx.Client, simulator: SensorDataSimulator, status: int
+) -> None:
+    token = get_token(http)
+    node = create_node(http, token)
+    http.post("/_sim/faults", json={"faults": [{"status": status, "after_apply": True}]})
+    body = {"integration": {"nodeId": node["id"], "devices": [device("d1", three_sensors())]}}
+    resp = integrate(http, token, body)
+    assert resp.status_code == status
+    assert error_of(resp)["code"] == {502: "BadGateway", 504: "GatewayTimeout"}[status]
+    state = simulator.state()
+    assert state["created"] == {"d1": 1, "s-temp": 1, "s-moist": 1, "s-light": 1}
+    assert [(d["refId"], d["removed"], len(d["sensors"])) for d in state["devices"]] == [("d1", False, 3)]
+    assert state["calls"][-1]["status"] == status
+    assert state["calls"][-1]["applied"] is True
+    assert "dropped" not in state["calls"][-1]
+    # The device really exists: an update addresses it, and the fault was used up.
+    update = {"integration": {"nodeId": node["id"], "devices": [device("d1", [], state="update", NAME="x")]}}
+    assert integrate(http, token, update).status_code == 200
+    assert simulator.state()["created"]["d1"] == 1
+
+
+def test_drop_fault_after_apply_creates_the_device_and_the_client_sees_a_disconnect(
+    simulator: SensorDataSimulator,
+) -> None:
+    with httpx.Client(base_url=simulator.url, timeout=10) as http:
+        token = get_token(http)
+        node = create_node(http, token)
+        http.post("/_sim/faults", json={"faults": [{"drop": True, "after_apply": True}]})
+        body = {"integration": {"nodeId": node["id"], "devices": [device("d1", [])]}}
+        with pytest.raises(httpx.RemoteProtocolError):
+            integrate(http, token, body)
+    state = simulator.state()
+    assert state["created"] == {"d1": 1}
+    assert [(d["refId"], d["removed"]) for d in state["devices"]] == [("d1", False)]
+    last = state["calls"][-1]
+    assert (last["status"], last["dropped"], last["applied"]) == (0, True, True)
+
+
+def test_after_apply_fault_on_a_request_that_would_be_rejected_answers_422_and_changes_nothing(
+    http: httpx.Client, simulator: SensorDataSimulator
+) -> None:
+    token = get_token(http)
+    node = create_node(http, token)
+    before = simulator.state()
+    simulator.inject({"status": 502, "after_apply": True}, {"drop": True, "after_apply": True})
+    missing_id = device("d1", [])
+    del missing_id["props"]["INTEGRATION_ID"]
+    resp = integrate(http, token, {"integration": {"nodeId": node["id"], "devices": [missing_id]}})
+    assert resp.status_code == 422
+    assert error_of(resp)["message"] == SEED_MISSING_ID
+    unknown = integrate(
+        http, token, {"integration": {"nodeId": node["id"], "devices": [device("nope", [], state="update")]}}
+    )
+    assert unknown.status_code == 422
+    assert error_of(unknown)["target"] == "integration.devices[0].refId"
+    after = simulator.state()
+    assert (after["nodes"], after["devices"], after["created"]) == (
+        before["nodes"],
+        before["devices"],
+        before["created"],
+    )
+    assert [c["status"] for c in after["calls"][-2:]] == [422, 422]
+    assert not any("applied" in c or "dropped" in c for c in after["calls"])
+
+
+def test_fault_without_after_apply_still_changes_nothing(
+    http: httpx.Client, simulator: SensorDataSimulator
+) -> None:
+    token = get_token(http)
+    node = create_node(http, token)
+    simulator.inject({"status": 502, "after_apply": False})
+    body = {"integration": {"nodeId": node["id"], "devices": [device("d1", [])]}}
+    assert integrate(http, token, body).status_code == 502
+    state = simulator.state()
+    assert state["created"] == {}
+    assert state["devices"] == []
+    assert "applied" not in state["calls"][-1]
+
+
+def test_after_apply_fault_definition_is_validated(
+    http: httpx.Client, simulator: SensorDataSimulator
+) -> None:
+    assert (
+        http.post("/_sim/faults", json={"faults": [{"status": 502, "after_apply": "yes"}]}).status_code == 400
+    )
+    assert (
+        http.post("/_sim/faults", json={"faults": [{"latency_ms": 10, "after_apply": True}]}).status_code
+        == 400
+    )
+    with pytest.raises(ValueError, match="after_apply"):
+        simulator.inject({"latency_ms": 5, "after_apply": True})
+    assert integrate(http, get_token(http), {"integration": {"changeState": "new"}}).status_code == 200
+
+
 # ---------------------------------------------------------------------------- inspection / admin
 
 
