@@ -37,9 +37,12 @@ class ApiCall:
     latency_ms: float
 
 
-def post_integration(request: IntegrationRequest, token: str, *, timeout_s: float | None = None) -> ApiCall:
+def post_integration(
+    request: IntegrationRequest, token: str, *, timeout_s: float | None = None, itwin_id: str | None = None
+) -> ApiCall:
     s = settings()
-    params = {"iTwinId": s.itwin_id} if s.itwin_id else None
+    itwin_id = itwin_id or s.itwin_id
+    params = {"iTwinId": itwin_id} if itwin_id else None
     started = time.perf_counter()
     try:
         answer = http_client().post(
@@ -59,6 +62,10 @@ def post_integration(request: IntegrationRequest, token: str, *, timeout_s: floa
         return ApiCall(
             Retryable(f"connection dropped: {type(exc).__name__}", ambiguous=True), None, _ms(started)
         )
+    except httpx.HTTPError as exc:  # e.g. a body that cannot be decoded: it was sent and answered
+        return ApiCall(
+            Retryable(f"unreadable answer: {type(exc).__name__}", ambiguous=True), None, _ms(started)
+        )
     return ApiCall(read_answer(answer), answer.status_code, _ms(started))
 
 
@@ -72,6 +79,9 @@ def read_answer(answer: httpx.Response) -> Outcome | TokenRejected:
             # for an operator, who can see the device in Sensor Data.
             return Parked("200 with an answer that is not an IntegrationResponse", status)
     reason = f"{status} {_error_summary(answer)}"
+    if 200 <= status < 300:
+        # Not the documented 200: it may well have been applied, so it is not retried blindly.
+        return Parked(f"{status}: an answer other than the documented 200", status)
     if status == 429:
         # An HTTP-date is read against the bridge's one clock (simulated in the local stack).
         now = datetime.fromtimestamp(clock.now(), UTC)
@@ -79,7 +89,9 @@ def read_answer(answer: httpx.Response) -> Outcome | TokenRejected:
     if status == 401:
         return TokenRejected(reason)
     if status == 408 or status >= 500:
-        return Retryable(reason)
+        # A gateway may answer 5xx after the service applied the request: the next attempt of a
+        # `new` probes before creating again.
+        return Retryable(reason, ambiguous=True)
     return Parked(reason, status)
 
 

@@ -84,7 +84,7 @@ def _process() -> Handler:
 
 def _summarise(results: list[dict[str, Any]]) -> HttpReply:
     statuses = {r["status"] for r in results}
-    waiting = statuses & {"queued", "parked", "in_progress"}
+    waiting = statuses & {"queued", "parked"}
     # 200: the API has every device; 202: we hold some of the work (queued or parked).
     overall = "accepted" if len(statuses) > 1 else next(iter(statuses))
     return HttpReply(202 if waiting else 200, {"status": overall, "results": results})

@@ -33,8 +33,9 @@ from sensor_bridge.contract import (
 from sensor_bridge.device_event import Lifecycle
 from sensor_bridge.observability import Metric, count, logger, tracer
 from sensor_bridge.outcomes import Integrated, Outcome, Parked, Removed, Retryable
-from sensor_bridge.profiles import DeviceSpec, describe_device
+from sensor_bridge.profiles import DeviceSpec, describe_device, known_facts, with_known_facts
 from sensor_bridge.secret_store import SecretUnavailable
+from sensor_bridge.settings import settings
 from sensor_bridge.tokens import TokenUnavailable, token_provider
 from sensor_bridge.work import WorkItem
 
@@ -45,7 +46,9 @@ MAX_DEVICES_PER_CALL = 10
 
 
 @tracer.capture_method(capture_response=False)
-def call_api(request: IntegrationRequest, source: str, *, budget: Budget | None = None) -> Outcome:
+def call_api(
+    request: IntegrationRequest, source: str, *, budget: Budget | None = None, itwin_id: str | None = None
+) -> Outcome:
     """POST the integration; on 401 refresh the token once and try again, then park."""
     for refreshed in (False, True):
         timeout = budget.call_timeout() if budget is not None else None
@@ -57,7 +60,7 @@ def call_api(request: IntegrationRequest, source: str, *, budget: Budget | None 
             return Retryable(str(exc)) if exc.retryable else Parked(str(exc))
         except SecretUnavailable as exc:
             return Retryable(str(exc))
-        call = post_integration(request, token, timeout_s=timeout)
+        call = post_integration(request, token, timeout_s=timeout, itwin_id=itwin_id)
         count(Metric.API_LATENCY, source, call.latency_ms)
         if not isinstance(call.outcome, TokenRejected):
             return call.outcome
@@ -80,6 +83,7 @@ class Prepared:
     node_id: str
     change: DeviceChange
     settle: Callable[[Outcome], Outcome]
+    itwin_id: str | None = None
     coalesce: bool = True  # False: sent alone (removes)
 
     @property
@@ -149,7 +153,7 @@ def _calls(prepared: list[tuple[int, Prepared]]) -> list[list[tuple[int, Prepare
 def _send(group: list[tuple[int, Prepared]], budget: Budget | None) -> dict[int, Outcome]:
     first = group[0][1]
     source = first.work.event.source
-    outcome = _call_for(first.node_id, [p.change for _, p in group], source, budget)
+    outcome = _call_for(first.node_id, [p.change for _, p in group], source, budget, first.itwin_id)
     if len(group) > 1:
         logger.info("coalesced call", extra={"devices": len(group), "node_id": first.node_id})
         if isinstance(outcome, Parked) and outcome.status == 422:
@@ -158,7 +162,10 @@ def _send(group: list[tuple[int, Prepared]], budget: Budget | None) -> dict[int,
                 "coalesced call rejected: sending each device alone",
                 extra={"devices": len(group), "why": outcome.reason},
             )
-            return {index: p.settle(_call_for(p.node_id, [p.change], source, budget)) for index, p in group}
+            return {
+                index: p.settle(_call_for(p.node_id, [p.change], source, budget, p.itwin_id))
+                for index, p in group
+            }
     return {index: p.settle(outcome) for index, p in group}
 
 
@@ -170,7 +177,7 @@ def _prepare(
     if source is None:
         return Parked(f"source {event.source!r} is no longer configured")
     if event.lifecycle is Lifecycle.REMOVED:
-        return _prepare_remove(work, budget)
+        return _prepare_remove(work, source, budget)
     return _prepare_upsert(work, config, source, nodes, budget)
 
 
@@ -182,14 +189,16 @@ def _prepare_upsert(
     budget: Budget | None,
 ) -> Outcome | Prepared:
     event = work.event
-    spec = describe_device(config, event)
     current = registry.get_device(event.source, event.device_id)
+    spec = _spec(config, work, current)
     if current is not None and current.integrated and current.fingerprint == spec.fingerprint:
         return Integrated(unchanged=True)
     if _deleted_since(current, work):
         return Removed()
 
-    node_id = current.node_id if current is not None and current.integrated else None
+    node_id = (
+        current.node_id if current is not None and (current.integrated or current.maybe_created) else None
+    )
     if node_id is None:
         if event.source not in nodes:
             nodes[event.source] = _ensure_node(event.source, source, work.claimant, budget)
@@ -201,6 +210,7 @@ def _prepare_upsert(
     claimed = registry.claim_device(event.source, event.device_id, work.claimant, spec.ref_id)
     if claimed is None:
         return Retryable(IN_FLIGHT)
+    spec = _spec(config, work, claimed)  # the record as it stands under our lease
     if claimed.integrated and claimed.fingerprint == spec.fingerprint:
         registry.release_device(event.source, event.device_id, work.claimant)
         return Integrated(unchanged=True)
@@ -208,29 +218,82 @@ def _prepare_upsert(
         registry.release_device(event.source, event.device_id, work.claimant)
         return Removed()
 
+    facts = known_facts(with_known_facts(event, claimed.facts))
+    previous_sensors = claimed.sensor_ids
     if claimed.integrated:
-        change = _update_change(spec, claimed.spec or {})
         node_id = claimed.node_id or node_id
+        change = _update_change(spec, claimed.spec or {})
     elif claimed.maybe_created:
-        # An earlier `new` may have landed unseen: address the device by refId first. The API
-        # answers 422 for an unknown refId, and only then do we create it. Sent alone.
-        probe = _call_for(node_id, [_full_change(spec, "update")], event.source, budget)
-        if not (isinstance(probe, Parked) and probe.status == 422):
-            return _settle(work, spec, node_id, probe, maybe_created=True, previous_sensors={})
-        logger.info("probe found no device: creating it", extra={"device": event.device_id})
-        change = _full_change(spec, "new")
+        node_id = claimed.node_id or node_id
+        probed = _probe(work, spec, node_id, source, budget, facts)
+        if not isinstance(probed, tuple):
+            return probed
+        change, previous_sensors = probed
     else:
         change = _full_change(spec, "new")
 
-    maybe_created = change.changeState == "new" or claimed.maybe_created
-    previous_sensors = claimed.sensor_ids
+    if change.changeState == "new":
+        try:
+            registry.mark_creating(event.source, event.device_id, work.claimant, node_id)
+        except registry.LeaseLost:
+            return Retryable(IN_FLIGHT)
+    creating = change.changeState == "new"
 
     def settle(outcome: Outcome) -> Outcome:
         return _settle(
-            work, spec, node_id, outcome, maybe_created=maybe_created, previous_sensors=previous_sensors
+            work, spec, node_id, outcome, creating=creating, previous_sensors=previous_sensors, facts=facts
         )
 
-    return Prepared(work, node_id, change, settle)
+    return Prepared(work, node_id, change, settle, itwin_id=_itwin(source))
+
+
+def _spec(config: BridgeConfig, work: WorkItem, record: registry.DeviceRecord | None) -> DeviceSpec:
+    return describe_device(config, with_known_facts(work.event, record.facts if record else None))
+
+
+def _itwin(source: Source) -> str | None:
+    return source.itwin_id or settings().itwin_id
+
+
+def _probe(
+    work: WorkItem,
+    spec: DeviceSpec,
+    node_id: str,
+    source: Source,
+    budget: Budget | None,
+    facts: dict[str, Any],
+) -> Outcome | tuple[DeviceChange, dict[str, str]]:
+    """An earlier `new` may have landed unseen: address the device by refId before creating it.
+
+    The probe is a device-only `update` (an unknown sensor refId must not pass for an unknown
+    device). 422: the device is not there, create it. 200: it is, with the sensors the answer
+    lists; what the profile wants beyond them is added by an `update`. Anything else: retry.
+    """
+    event = work.event
+    probe_change = DeviceChange(changeState="update", refId=spec.ref_id, props=spec.props)
+    probe = _call_for(node_id, [probe_change], event.source, budget, _itwin(source))
+    if isinstance(probe, Parked) and probe.status == 422:
+        logger.info("probe found no device: creating it", extra={"device": event.device_id})
+        return _full_change(spec, "new"), {}
+    if not (isinstance(probe, Integrated) and probe.response is not None):
+        return _settle(work, spec, node_id, probe, creating=False, previous_sensors={}, facts=facts)
+    ids = match_ids(spec, probe.response.integration.model_dump(mode="json"))
+    if ids is None:
+        return _settle(work, spec, node_id, probe, creating=False, previous_sensors={}, facts=facts)
+    _, sensor_ids = ids
+    logger.info("probe found the device an earlier call created", extra={"device": event.device_id})
+    present = {ref: props for ref, props in spec.sensors.items() if ref in sensor_ids}
+    change = _update_change(spec, {"sensors": present})
+    if not change.sensors:
+        return _settle(work, spec, node_id, probe, creating=False, previous_sensors={}, facts=facts)
+    return change, sensor_ids
+
+
+def _call_for(
+    node_id: str, changes: list[DeviceChange], source: str, budget: Budget | None, itwin_id: str | None
+) -> Outcome:
+    request = IntegrationRequest(integration=Integration(nodeId=node_id, devices=changes))
+    return call_api(request, source, budget=budget, itwin_id=itwin_id)
 
 
 def _deleted_since(record: registry.DeviceRecord | None, work: WorkItem) -> bool:
@@ -238,14 +301,19 @@ def _deleted_since(record: registry.DeviceRecord | None, work: WorkItem) -> bool
     return (
         record is not None
         and not record.integrated
+        and not record.maybe_created
         and record.removed_at is not None
         and work.first_seen <= record.removed_at
     )
 
 
-def _call_for(node_id: str, changes: list[DeviceChange], source: str, budget: Budget | None) -> Outcome:
-    request = IntegrationRequest(integration=Integration(nodeId=node_id, devices=changes))
-    return call_api(request, source, budget=budget)
+def may_have_applied(outcome: Outcome) -> bool:
+    """Whether a call that ended so may have been applied by the API all the same."""
+    if isinstance(outcome, Retryable):
+        return outcome.ambiguous  # timeouts after sending, dropped connections, 5xx
+    if isinstance(outcome, Parked):
+        return outcome.status is not None and 200 <= outcome.status < 300  # a 2xx we cannot read
+    return False
 
 
 def _settle(
@@ -254,14 +322,20 @@ def _settle(
     node_id: str,
     outcome: Outcome,
     *,
-    maybe_created: bool,
+    creating: bool,
     previous_sensors: dict[str, str],
+    facts: dict[str, Any],
 ) -> Outcome:
+    """Record what a call did and give the lease back. `creating`: the call carried a `new`, so
+    the write-ahead mark stays only if the `new` may have been applied."""
     event = work.event
+    created_mark = may_have_applied(outcome) if creating else None
     if isinstance(outcome, Integrated) and outcome.response is not None:
         ids = match_ids(spec, outcome.response.integration.model_dump(mode="json"))
         if ids is None:
-            registry.record_parked(event.source, event.device_id, work.claimant, "200 without our device")
+            registry.record_parked(
+                event.source, event.device_id, work.claimant, "200 without our device", maybe_created=True
+            )
             return Parked("the API answered 200 but did not list the device it was sent")
         api_device_id, sensor_ids = ids
         registry.record_integrated(
@@ -273,6 +347,7 @@ def _settle(
             sensor_ids={**{k: v for k, v in previous_sensors.items() if k in spec.sensors}, **sensor_ids},
             spec={"props": spec.props, "sensors": spec.sensors},
             fingerprint=spec.fingerprint,
+            facts=facts,
         )
         return Integrated(_only(outcome.response, api_device_id))
     if isinstance(outcome, Parked):
@@ -281,10 +356,11 @@ def _settle(
                 "integration rejected: the mapping or the profile is wrong",
                 extra={"device": event.device_id, "profile": spec.profile, "why": outcome.reason},
             )
-        registry.record_parked(event.source, event.device_id, work.claimant, outcome.reason)
+        registry.record_parked(
+            event.source, event.device_id, work.claimant, outcome.reason, maybe_created=created_mark
+        )
         return outcome
-    ambiguous = isinstance(outcome, Retryable) and outcome.ambiguous and maybe_created
-    registry.release_device(event.source, event.device_id, work.claimant, maybe_created=ambiguous)
+    registry.release_device(event.source, event.device_id, work.claimant, maybe_created=created_mark)
     return outcome
 
 
@@ -295,7 +371,7 @@ def _only(response: IntegrationResponse, api_device_id: str) -> IntegrationRespo
     return response.model_copy(update={"integration": integration.model_copy(update={"devices": mine})})
 
 
-def _prepare_remove(work: WorkItem, budget: Budget | None) -> Outcome | Prepared:
+def _prepare_remove(work: WorkItem, source: Source, budget: Budget | None) -> Outcome | Prepared:
     event = work.event
     current = registry.get_device(event.source, event.device_id)
     if current is None or not (current.integrated or current.maybe_created) or current.node_id is None:
@@ -318,7 +394,8 @@ def _prepare_remove(work: WorkItem, budget: Budget | None) -> Outcome | Prepared
         registry.release_device(event.source, event.device_id, work.claimant)
         return outcome
 
-    return Prepared(work, claimed.node_id or current.node_id, change, settle, coalesce=False)
+    node_id = claimed.node_id or current.node_id
+    return Prepared(work, node_id, change, settle, itwin_id=_itwin(source), coalesce=False)
 
 
 def _ensure_node(source_name: str, source: Source, claimant: str, budget: Budget | None) -> str | Outcome:
@@ -330,10 +407,9 @@ def _ensure_node(source_name: str, source: Source, claimant: str, budget: Budget
     if not registry.claim_node(source_name, claimant):
         return Retryable("the source's node is being created by another delivery")
     request = IntegrationRequest(integration=Integration(changeState="new", devices=[]))
-    outcome = call_api(request, source_name, budget=budget)
+    outcome = call_api(request, source_name, budget=budget, itwin_id=_itwin(source))
     if isinstance(outcome, Integrated) and outcome.response and outcome.response.integration.node:
-        node_id = outcome.response.integration.node.id
-        registry.record_node(source_name, claimant, node_id)
+        node_id = registry.record_node(source_name, claimant, outcome.response.integration.node.id)
         logger.info("node created", extra={"node_id": node_id})
         return node_id
     registry.release_node(source_name, claimant)

@@ -11,11 +11,12 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
+from sensor_bridge.replies import RequestError
 from sensor_bridge.settings import settings
 
 RECORD_TTL_SECONDS = 24 * 3600  # longer than any platform's own redelivery window (Event Grid: 24 h)
 
-IN_PROGRESS = "the same event is being processed by an earlier delivery"
+IN_PROGRESS = "the same event is being processed by an earlier delivery: send it again shortly"
 
 Handler = Callable[..., dict[str, Any]]
 
@@ -31,7 +32,11 @@ def _persistence() -> Any:
 def _config() -> Any:
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 
-    return IdempotencyConfig(event_key_jmespath="event_id", expires_after_seconds=RECORD_TTL_SECONDS)
+    # Scoped by source: one platform event can reach several sources (two Event Grid
+    # subscriptions on one IoT Hub), and each must be processed.
+    return IdempotencyConfig(
+        event_key_jmespath="[source, event_id]", expires_after_seconds=RECORD_TTL_SECONDS
+    )
 
 
 def register_lambda_context(context: Any) -> None:
@@ -55,8 +60,9 @@ def once_per_event(process: Handler) -> Handler:
         try:
             return wrapped(event=event, **kwargs)
         except IdempotencyAlreadyInProgressError:
-            # The first delivery will answer for it, or fail with 503 and be sent again.
-            return {"device": event.get("device_id"), "status": "in_progress", "detail": IN_PROGRESS}
+            # Not ours to promise yet: the first delivery may still fail. Ask for a resend, which
+            # will get the first delivery's answer.
+            raise RequestError(503, "EventInProgress", IN_PROGRESS, headers={"Retry-After": "5"}) from None
 
     return run
 

@@ -95,3 +95,27 @@ def _default_notes(event: DeviceEvent) -> str:
     if event.model:
         parts.append(f"model {event.model}")
     return "; ".join(parts)
+
+
+def known_facts(event: DeviceEvent) -> dict[str, Any]:
+    """What this event says about the device, to be remembered in the registry."""
+    data = event.to_json()
+    return {k: data[k] for k in ("name", "model", "profile_name", "tags", "attributes", "location")}
+
+
+def with_known_facts(event: DeviceEvent, facts: dict[str, Any] | None) -> DeviceEvent:
+    """The event completed with what earlier events said and this one does not.
+
+    Platforms tell different things at different times: a The Things Stack join carries no model
+    and no location, its uplinks do. A less-informed event must not change a device's profile (an
+    `update` that removes its sensors, and their observations) or drop its location.
+    """
+    if not facts:
+        return event
+    data = event.to_json()
+    for key in ("name", "model", "profile_name", "location"):
+        if data.get(key) is None and facts.get(key) is not None:
+            data[key] = facts[key]
+    for key in ("tags", "attributes"):
+        data[key] = {**(facts.get(key) or {}), **(data.get(key) or {})}
+    return DeviceEvent.from_json(data)

@@ -28,6 +28,7 @@ class DeviceRecord:
     api_device_id: str | None = None
     sensor_ids: dict[str, str] = field(default_factory=dict)  # sensor refId -> API sensor id
     spec: dict[str, Any] | None = None  # the props and sensors last integrated
+    facts: dict[str, Any] | None = None  # what platforms told about the device (model, location, ...)
     fingerprint: str | None = None
     maybe_created: bool = False  # a `new` may have been applied without our seeing the answer
     removed_at: float | None = None  # when the platform said the device was deleted
@@ -61,6 +62,7 @@ def _s(item: dict[str, Any], name: str) -> str | None:
 
 def _to_device(source: str, device_id: str, item: dict[str, Any]) -> DeviceRecord:
     spec = _s(item, "spec")
+    facts = _s(item, "facts")
     sensors = _s(item, "sensor_ids")
     return DeviceRecord(
         source=source,
@@ -71,6 +73,7 @@ def _to_device(source: str, device_id: str, item: dict[str, Any]) -> DeviceRecor
         api_device_id=_s(item, "api_device_id"),
         sensor_ids=json.loads(sensors) if sensors else {},
         spec=json.loads(spec) if spec else None,
+        facts=json.loads(facts) if facts else None,
         fingerprint=_s(item, "fingerprint"),
         maybe_created=bool(item.get("maybe_created", {}).get("BOOL", False)),
         removed_at=float(item["removed_at"]["N"]) if "removed_at" in item else None,
@@ -155,6 +158,7 @@ def record_integrated(
     sensor_ids: dict[str, str],
     spec: dict[str, Any],
     fingerprint: str,
+    facts: dict[str, Any],
 ) -> None:
     _finish_device(
         source,
@@ -167,6 +171,7 @@ def record_integrated(
             "sensor_ids": {"S": json.dumps(sensor_ids, sort_keys=True)},
             "spec": {"S": json.dumps(spec, sort_keys=True)},
             "fingerprint": {"S": fingerprint},
+            "facts": {"S": json.dumps(facts, sort_keys=True)},
             "maybe_created": {"BOOL": False},
             "integrated_at": {"N": str(int(clock.now()))},
         },
@@ -184,7 +189,7 @@ def record_removed(source: str, device_id: str, claimant: str) -> None:
             "maybe_created": {"BOOL": False},
             "removed_at": {"N": str(clock.now())},
         },
-        removes=("api_device_id", "sensor_ids", "spec", "fingerprint", "reason"),
+        removes=("api_device_id", "sensor_ids", "spec", "fingerprint", "facts", "reason"),
     )
 
 
@@ -215,15 +220,55 @@ def record_tombstone(source: str, device_id: str) -> bool:
     return True
 
 
-def record_parked(source: str, device_id: str, claimant: str, reason: str) -> None:
-    _finish_device(source, device_id, claimant, {"state": {"S": "parked"}, "reason": {"S": reason[:1000]}})
+def mark_creating(source: str, device_id: str, claimant: str, node_id: str) -> None:
+    """Written before a `new` is sent: from here until its answer is recorded the device may exist
+    downstream, so a delivery that finds this mark after a crash or a lost answer probes first."""
+    from botocore.exceptions import ClientError
+
+    try:
+        dynamodb().update_item(
+            TableName=settings().registry_table,
+            Key=_device_key(source, device_id),
+            UpdateExpression="SET maybe_created = :yes, node_id = :node",
+            ConditionExpression="claimed_by = :me",
+            ExpressionAttributeValues={
+                ":yes": {"BOOL": True},
+                ":node": {"S": node_id},
+                ":me": {"S": claimant},
+            },
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            raise LeaseLost(f"the lease on {source}/{device_id} ran out before the call") from None
+        raise
 
 
-def release_device(source: str, device_id: str, claimant: str, *, maybe_created: bool = False) -> None:
-    """Give the lease back after a call that will be retried; remember if a `new` may have landed."""
-    sets: dict[str, dict[str, Any]] = {"updated_at": {"N": str(int(clock.now()))}}
-    if maybe_created:
-        sets["maybe_created"] = {"BOOL": True}
+class LeaseLost(RuntimeError):
+    """Another delivery took the device over: this one must not call the API for it."""
+
+
+def _created_mark(maybe_created: bool | None) -> dict[str, dict[str, Any]]:
+    return {} if maybe_created is None else {"maybe_created": {"BOOL": maybe_created}}
+
+
+def record_parked(
+    source: str, device_id: str, claimant: str, reason: str, *, maybe_created: bool | None = None
+) -> None:
+    _finish_device(
+        source,
+        device_id,
+        claimant,
+        {"state": {"S": "parked"}, "reason": {"S": reason[:1000]}, **_created_mark(maybe_created)},
+    )
+
+
+def release_device(source: str, device_id: str, claimant: str, *, maybe_created: bool | None = None) -> None:
+    """Give the lease back after a call that will be retried. `maybe_created`: whether the `new`
+    just sent may have been applied (None: no `new` was sent, leave the mark as it is)."""
+    sets: dict[str, dict[str, Any]] = {
+        "updated_at": {"N": str(int(clock.now()))},
+        **_created_mark(maybe_created),
+    }
     _finish_device(source, device_id, claimant, sets)
 
 
@@ -260,7 +305,37 @@ def claim_node(source: str, claimant: str) -> bool:
     return True
 
 
-def record_node(source: str, claimant: str, node_id: str) -> None:
+def record_node(source: str, claimant: str, node_id: str) -> str:
+    """Record the node this delivery created; the source's node as it now stands."""
+    from botocore.exceptions import ClientError
+
+    try:
+        _record_node(source, claimant, node_id)
+        return node_id
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+    # Our lease on the node ran out while the call ran: keep the node we created, unless another
+    # delivery recorded one meanwhile (then that one stands, and ours stays empty).
+    try:
+        dynamodb().update_item(
+            TableName=settings().registry_table,
+            Key=_node_key(source),
+            UpdateExpression="SET node_id = :node",
+            ConditionExpression="attribute_not_exists(node_id)",
+            ExpressionAttributeValues={":node": {"S": node_id}},
+        )
+        return node_id
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+    standing = get_node(source)
+    if standing is None or standing.node_id is None:
+        raise RuntimeError(f"the node record of source {source!r} vanished while it was written")
+    return standing.node_id
+
+
+def _record_node(source: str, claimant: str, node_id: str) -> None:
     dynamodb().update_item(
         TableName=settings().registry_table,
         Key=_node_key(source),
