@@ -3,6 +3,7 @@ handler with a real SQS event, delete what succeeded, leave the batch item failu
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +12,8 @@ import boto3
 
 from local.apigw import LambdaContext, sqs_event
 from local.virtual_time import advance, elapsed
+
+logger = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -45,9 +48,15 @@ class RetryPoller:
         if not messages:
             return 0
         self.stats.batch_log.append((elapsed(), len(messages)))
-        answer = self.handler(
-            sqs_event(messages, self.queue_arn), LambdaContext("sensor-bridge-retry", timeout_seconds=60)
-        )
+        try:
+            answer = self.handler(
+                sqs_event(messages, self.queue_arn), LambdaContext("sensor-bridge-retry", timeout_seconds=60)
+            )
+        except Exception:
+            # A failed invocation: the event source mapping deletes nothing, and every message
+            # comes back after its visibility timeout (and, past maxReceiveCount, to the DLQ).
+            logger.exception("retry function invocation failed: the whole batch returns to the queue")
+            answer = {"batchItemFailures": [{"itemIdentifier": m["MessageId"]} for m in messages]}
         failed = {item["itemIdentifier"] for item in (answer or {}).get("batchItemFailures", [])}
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:
