@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from aws_lambda_powertools.utilities import parameters
 
-from sensor_bridge import aws_clients, bridge, config_source, idempotency, settings, tokens
+from sensor_bridge import aws_clients, bridge, config_source, idempotency, secret_store, settings, tokens
 
 
 def cold_start() -> None:
     settings.settings.cache_clear()
     config_source.current_config.cache_clear()
     aws_clients.reset()
+    secret_store.reset()
     idempotency.reset()
     bridge._process.cache_clear()
     tokens.token_provider.invalidate()

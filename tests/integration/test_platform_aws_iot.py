@@ -230,3 +230,20 @@ def test_registry_event_without_the_rule_header_gets_401_and_reaches_nothing(sta
     assert status == 401
     assert TOKEN not in json.dumps(body)
     assert calls(stack) == []
+
+
+@pytest.mark.parametrize("raw", [b"[" * 100_000, b'{"arn": ' * 30_000, b"[" * 200 + b"]" * 200])
+def test_destination_confirmation_with_a_deeply_nested_body_is_a_400_and_nothing_is_fetched(
+    confirming_source: str, fetched: list[httpx.Request], stack: LocalStack, raw: bytes
+) -> None:
+    # Answered before authentication: a stranger's body must not crash the handler.
+    event = load_event("aws-iot-01-destination-confirmation.json")
+
+    status, _, body = stack.invoke(
+        "POST", f"/webhooks/{confirming_source}", headers=event["headers"], body=raw
+    )
+
+    assert status == 400
+    assert body["error"]["code"] == "InvalidPayload"
+    assert fetched == []
+    assert calls(stack) == []

@@ -43,7 +43,8 @@ def test_unknown_auth_type_lists_the_valid_ones() -> None:
 
 def test_source_name_that_is_not_a_url_segment_is_refused() -> None:
     message = config_error(
-        "sources:\n  My_Source:\n    platform: chirpstack\n    auth: {type: none}\n" + PROFILE
+        "sources:\n  My_Source:\n    platform: chirpstack\n    auth: {type: none}\n"
+        "    allow_unauthenticated: true\n" + PROFILE
     )
     assert "'My_Source'" in message
     assert "lower-case" in message
@@ -57,19 +58,23 @@ def test_standard_webhooks_source_without_mapping_says_what_to_add() -> None:
 def test_standard_webhooks_source_must_verify_signatures() -> None:
     text = (
         "sources:\n  g:\n    platform: standard-webhooks\n    auth: {type: none}\n"
-        "    mapping: {device_id: id}\n"
+        "    allow_unauthenticated: true\n    mapping: {device_id: id}\n"
     )
     assert "auth: {type: standard-webhooks" in config_error(text + PROFILE)
 
 
 def test_mapping_on_another_platform_is_refused() -> None:
-    text = "sources:\n  c:\n    platform: chirpstack\n    auth: {type: none}\n    mapping: {device_id: id}\n"
+    text = (
+        "sources:\n  c:\n    platform: chirpstack\n    auth: {type: none}\n    allow_unauthenticated: true\n"
+        "    mapping: {device_id: id}\n"
+    )
     assert "only read for platform standard-webhooks" in config_error(text + PROFILE)
 
 
 def test_confirm_destinations_outside_aws_is_refused() -> None:
     text = (
-        "sources:\n  c:\n    platform: chirpstack\n    auth: {type: none}\n    confirm_destinations: false\n"
+        "sources:\n  c:\n    platform: chirpstack\n    auth: {type: none}\n    allow_unauthenticated: true\n"
+        "    confirm_destinations: false\n"
     )
     assert "only read for platform aws-iot-core" in config_error(text + PROFILE)
 
@@ -110,3 +115,29 @@ def test_file_that_is_not_a_mapping_or_not_yaml_is_refused() -> None:
 def test_unreadable_file_names_the_path(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"missing\.yaml: cannot read"):
         load_config_file(tmp_path / "missing.yaml")
+
+
+def test_no_auth_without_an_explicit_allow_unauthenticated_is_refused_naming_the_key() -> None:
+    message = config_error("sources:\n  open:\n    platform: chirpstack\n    auth: {type: none}\n" + PROFILE)
+    assert "sources.open" in message
+    assert "allow_unauthenticated: true" in message
+
+
+def test_no_auth_with_allow_unauthenticated_loads() -> None:
+    text = (
+        "sources:\n  open:\n    platform: chirpstack\n    auth: {type: none}\n"
+        "    allow_unauthenticated: true\n"
+    )
+    assert parse_config(text + PROFILE).sources["open"].allow_unauthenticated is True
+
+
+def test_allow_unauthenticated_next_to_a_real_auth_is_refused() -> None:
+    text = (
+        "sources:\n  c:\n    platform: chirpstack\n    auth: {type: header, secret: s}\n"
+        "    allow_unauthenticated: true\n"
+    )
+    assert "`allow_unauthenticated` only goes with `auth: {type: none}`" in config_error(text + PROFILE)
+
+
+def test_shipped_config_has_no_unauthenticated_source() -> None:
+    assert not any(s.allow_unauthenticated for s in load_config_file(SHIPPED).sources.values())

@@ -125,6 +125,22 @@ def test_queued_work_is_kept_for_14_days_and_parked_work_can_be_redriven(templat
     assert dead_letters["RedriveAllowPolicy"]["redrivePermission"] in ("allowAll", "byQueue")
 
 
+def test_dead_letter_queue_admits_only_the_retry_queue_unless_that_is_a_circular_dependency(template):
+    allow = template["Resources"]["DeadLetterQueue"]["Properties"]["RedriveAllowPolicy"]
+    retry_queue = template["Resources"]["RetryQueue"]["Properties"]
+
+    if allow["redrivePermission"] == "byQueue":
+        assert allow["sourceQueueArns"] == [{"Fn::GetAtt": ["RetryQueue", "Arn"]}]
+    else:
+        # allowAll is only kept because byQueue cannot name the retry queue: its ARN is only known
+        # from the resource (no fixed QueueName), which already depends on the dead-letter queue.
+        assert allow == {"redrivePermission": "allowAll"}
+        assert retry_queue["RedrivePolicy"]["deadLetterTargetArn"] == {
+            "Fn::GetAtt": ["DeadLetterQueue", "Arn"]
+        }
+        assert "QueueName" not in retry_queue
+
+
 def test_retry_function_reports_partial_batch_failures_with_bounded_concurrency(template):
     event = _function(template, "RetryFunction")["Events"]["RetryQueueMessages"]
     props = event["Properties"]
@@ -194,6 +210,70 @@ def test_no_iam_statement_grants_a_data_action_on_every_resource(template):
 
     assert len(statements) >= 8, "the walker found too few statements to mean anything"
     assert offending == []
+
+
+def _role_grants(template: dict[str, Any], role: str) -> dict[str, set[str]]:
+    """Per resource (as written, e.g. "RegistryTable"), the data actions a role allows on it,
+    counting both branches of every Fn::If."""
+    grants: dict[str, set[str]] = {}
+    for statement in _statements(template["Resources"][role]["Properties"]["Policies"]):
+        if statement["Effect"] != "Allow":
+            continue
+        for value in _as_list(statement["Resource"]):
+            for resource in _branches(value):
+                if isinstance(resource, dict) and "Fn::GetAtt" in resource:
+                    key = resource["Fn::GetAtt"][0]
+                elif isinstance(resource, dict) and "Ref" in resource:
+                    key = resource["Ref"]
+                else:
+                    key = json.dumps(resource, sort_keys=True)
+                grants.setdefault(key, set()).update(str(a) for a in _as_list(statement["Action"]))
+    return grants
+
+
+@pytest.mark.parametrize("role", ["WebhookFunctionRole", "RetryFunctionRole"])
+def test_the_registry_table_is_only_read_and_updated(template, role):
+    # registry.py calls get_item and update_item only: no device record is put whole or deleted.
+    assert _role_grants(template, role)["RegistryTable"] == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
+
+
+def test_only_the_webhook_function_uses_the_idempotency_table(template):
+    webhook = _role_grants(template, "WebhookFunctionRole")
+    retry = _role_grants(template, "RetryFunctionRole")
+    powertools = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+
+    assert webhook["IdempotencyTable"] == powertools
+    assert "IdempotencyTable" not in retry
+    assert "IDEMPOTENCY_TABLE" in _function(template, "WebhookFunction")["Environment"]["Variables"]
+    assert "IDEMPOTENCY_TABLE" not in _function(template, "RetryFunction")["Environment"]["Variables"]
+
+
+def test_retry_role_consumes_its_queue_with_what_the_event_source_mapping_needs_only(template):
+    grants = _role_grants(template, "RetryFunctionRole")
+
+    assert grants["RetryQueue"] == {
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:SendMessage",  # queue work again (Retry-After hops, backoff)
+    }
+    assert grants["DeadLetterQueue"] == {"sqs:SendMessage"}
+    assert set(grants) - {"RetryQueue", "DeadLetterQueue", "RegistryTable"} <= {
+        "CredentialsSecret",
+        "CredentialsSecretArn",
+        json.dumps(
+            {
+                "Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}"
+                ":parameter${ConfigParameterName}"
+            },
+            sort_keys=True,
+        ),
+    }
+
+
+def test_no_role_may_change_message_visibility(template):
+    actions = {str(a) for s in _statements(template["Resources"]) for a in _as_list(s.get("Action", []))}
+    assert not {a for a in actions if "changemessagevisibility" in a.lower()}
 
 
 def test_functions_attach_only_logging_and_tracing_managed_policies(template):

@@ -10,7 +10,8 @@ from functools import cache
 from typing import Any
 
 
-def _config() -> Any:
+def client_config() -> Any:
+    """The botocore Config of every AWS client the bridge makes (Secrets Manager's included)."""
     from botocore.config import Config
 
     # Fail fast: the webhook must answer within the platforms' timeouts (5 s at the least).
@@ -21,14 +22,14 @@ def _config() -> Any:
 def sqs() -> Any:
     import boto3
 
-    return boto3.client("sqs", config=_config())
+    return boto3.client("sqs", config=client_config())
 
 
 @cache
 def dynamodb() -> Any:
     import boto3
 
-    return boto3.client("dynamodb", config=_config())
+    return boto3.client("dynamodb", config=client_config())
 
 
 def reset() -> None:

@@ -34,6 +34,8 @@ class _Strict(BaseModel):
 
 
 class NoAuth(_Strict):
+    """No authentication at all: for tests. The source must also say `allow_unauthenticated: true`."""
+
     type: Literal["none"]
 
 
@@ -84,6 +86,9 @@ class FieldMapping(_Strict):
     latitude: str | None = None
     longitude: str | None = None
     altitude: str | None = None
+    # When the event happened: an ISO 8601 date-time with a zone, or epoch seconds (milliseconds
+    # when the number is too large to be seconds). Not read from webhook-timestamp: the send time.
+    occurred_at: str | None = None
     event_type: str | None = None  # where the event's type is; with the lists below
     appeared_types: list[str] = Field(default_factory=list)
     changed_types: list[str] = Field(default_factory=list)
@@ -114,9 +119,22 @@ class Source(_Strict):
     # confirmation. false: log it for an operator to open instead (the local stack's demo does).
     confirm_destinations: bool = True
     max_body_bytes: int = Field(default=256 * 1024, gt=0)
+    # `auth: {type: none}` lets anyone who finds the URL create and delete devices: a source must
+    # say so twice, so that a leftover test setting or a half-edited auth block never ships.
+    allow_unauthenticated: bool = False
 
     @model_validator(mode="after")
     def _platform_specific_keys(self) -> Source:
+        if isinstance(self.auth, NoAuth) and not self.allow_unauthenticated:
+            raise ValueError(
+                "`auth: {type: none}` accepts webhooks from anyone: add `allow_unauthenticated: true` "
+                "next to `auth` if that is meant (tests only), or configure a real auth type"
+            )
+        if self.allow_unauthenticated and not isinstance(self.auth, NoAuth):
+            raise ValueError(
+                f"`allow_unauthenticated` only goes with `auth: {{type: none}}`, not type {self.auth.type}: "
+                "remove it"
+            )
         if self.platform == "standard-webhooks":
             if self.mapping is None:
                 raise ValueError("platform standard-webhooks needs a `mapping` with at least `device_id`")

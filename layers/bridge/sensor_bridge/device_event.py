@@ -40,6 +40,9 @@ class DeviceEvent:
     tags: dict[str, str] = field(default_factory=dict)
     attributes: dict[str, str] = field(default_factory=dict)
     location: Location | None = None
+    # When the platform says the event happened (epoch seconds), not when the bridge heard of it:
+    # deliveries can overtake each other, the platform's clock orders a deletion and a creation.
+    occurred_at: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -54,6 +57,7 @@ class DeviceEvent:
             "tags": dict(self.tags),
             "attributes": dict(self.attributes),
             "location": None,
+            "occurred_at": self.occurred_at,
         }
         if self.location is not None:
             data["location"] = {
@@ -66,6 +70,7 @@ class DeviceEvent:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DeviceEvent:
         location = data.get("location")
+        occurred_at = data.get("occurred_at")  # absent from messages queued before it existed
         return cls(
             source=data["source"],
             platform=data["platform"],
@@ -78,4 +83,5 @@ class DeviceEvent:
             tags=dict(data.get("tags") or {}),
             attributes=dict(data.get("attributes") or {}),
             location=Location(**location) if location else None,
+            occurred_at=float(occurred_at) if occurred_at is not None else None,
         )

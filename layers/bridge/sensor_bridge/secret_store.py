@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from sensor_bridge.settings import settings
@@ -11,13 +12,23 @@ class SecretUnavailable(RuntimeError):
     """A secret could not be read: an outage or a deployment mistake, never the caller's fault."""
 
 
-def get_json_secret(secret_id: str, *, force_fetch: bool = False) -> dict[str, Any]:
-    # Imported here: boto3 and the Parameters provider cost cold-start time, and warm invocations
-    # are answered from the provider's cache.
-    from aws_lambda_powertools.utilities import parameters
+@cache
+def secrets_provider() -> Any:
+    """The process's Secrets Manager provider: its client fails fast like the other AWS clients
+    (the webhook function has 4 s in all; botocore's defaults wait 60 s to connect and to read),
+    and its cache answers warm invocations. `parameters.get_secret`'s default provider has
+    neither bound."""
+    # Imported here: boto3 and the Parameters provider cost cold-start time.
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
+    from sensor_bridge.aws_clients import client_config
+
+    return SecretsProvider(boto_config=client_config())
+
+
+def get_json_secret(secret_id: str, *, force_fetch: bool = False) -> dict[str, Any]:
     try:
-        value = parameters.get_secret(
+        value = secrets_provider().get(
             secret_id,
             transform="json",
             max_age=settings().secrets_max_age_seconds,
@@ -34,3 +45,8 @@ def get_json_secret(secret_id: str, *, force_fetch: bool = False) -> dict[str, A
 def webhook_secret(name: str) -> str | None:
     value = get_json_secret(settings().webhook_secrets_id).get(name)
     return str(value) if value is not None else None
+
+
+def reset() -> None:
+    """Forget the provider, its client and its cached values (a new execution environment)."""
+    secrets_provider.cache_clear()

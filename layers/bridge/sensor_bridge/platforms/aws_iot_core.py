@@ -10,6 +10,7 @@ destination: a POST with `x-amz-rules-engine-message-type: DestinationConfirmati
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -19,7 +20,7 @@ from sensor_bridge.config import Source
 from sensor_bridge.device_event import DeviceEvent, Lifecycle, Location
 from sensor_bridge.http_client import http_client
 from sensor_bridge.observability import logger
-from sensor_bridge.platforms.base import ParseResult, json_body, location, validate
+from sensor_bridge.platforms.base import ParseResult, epoch_instant, json_body, location, validate
 from sensor_bridge.replies import HttpReply, RequestError, bad_request
 from sensor_bridge.webhook_request import WebhookRequest
 
@@ -52,7 +53,7 @@ class ThingEvent(_Loose):
     thingId: str | None = None
     thingTypeName: str | None = None
     attributes: dict[str, str] | None = None
-    timestamp: int | None = None
+    timestamp: Any = None  # epoch milliseconds; read leniently, never a reason to refuse the event
 
 
 def checked_enable_url(value: str) -> str:
@@ -137,6 +138,7 @@ class AwsIotCore:
                     model=message.thingTypeName or None,
                     attributes=attributes,
                     location=_attribute_location(attributes),
+                    occurred_at=epoch_instant(message.timestamp, milliseconds=True),
                 )
             ]
         )

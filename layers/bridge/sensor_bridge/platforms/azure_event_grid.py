@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sensor_bridge.config import Source
 from sensor_bridge.device_event import DeviceEvent, Lifecycle, Location
-from sensor_bridge.platforms.base import ParseResult, json_body, location, validate
+from sensor_bridge.platforms.base import ParseResult, iso_instant, json_body, location, validate
 from sensor_bridge.replies import HttpReply, bad_request
 from sensor_bridge.webhook_request import WebhookRequest
 
@@ -38,7 +38,7 @@ class EventGridEvent(_Loose):
     id: str
     eventType: str
     subject: str = ""
-    eventTime: str | None = None
+    eventTime: Any = None  # read leniently: a timestamp we cannot read is left out, not refused
     topic: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)
 
@@ -48,7 +48,7 @@ class CloudEvent(_Loose):
     type: str
     source: str
     id: str
-    time: str | None = None
+    time: Any = None
     subject: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)
 
@@ -108,16 +108,16 @@ class AzureEventGrid:
             where = f"event [{index}]"
             if isinstance(item, dict) and "specversion" in item:
                 cloud = validate(CloudEvent, item, f"CloudEvent {where}")
-                kind, event_id, data = cloud.type, cloud.id, cloud.data
+                kind, event_id, data, when = cloud.type, cloud.id, cloud.data, cloud.time
             else:
                 grid = validate(EventGridEvent, item, f"Event Grid {where}")
-                kind, event_id, data = grid.eventType, grid.id, grid.data
+                kind, event_id, data, when = grid.eventType, grid.id, grid.data, grid.eventTime
             lifecycle = LIFECYCLE.get(kind)
             if lifecycle is None:
                 skipped.add(kind)
                 continue
             device = validate(DeviceLifecycleData, data, f"{kind} {where} data")
-            events.append(self._event(source_name, device, lifecycle, event_id))
+            events.append(self._event(source_name, device, lifecycle, event_id, iso_instant(when)))
         if not events:
             return ParseResult.ignore(
                 f"no device created or deleted in this delivery (event types: {', '.join(sorted(skipped))})"
@@ -125,7 +125,12 @@ class AzureEventGrid:
         return ParseResult(events)
 
     def _event(
-        self, source_name: str, data: DeviceLifecycleData, lifecycle: Lifecycle, event_id: str
+        self,
+        source_name: str,
+        data: DeviceLifecycleData,
+        lifecycle: Lifecycle,
+        event_id: str,
+        occurred_at: float | None,
     ) -> DeviceEvent:
         twin = data.twin or Twin()
         # Tags drive profile matching, which compares strings: nested objects (like a location)
@@ -142,6 +147,7 @@ class AzureEventGrid:
             model=twin.modelId or None,
             tags=tags,
             location=_twin_location(twin),
+            occurred_at=occurred_at,
         )
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qsl
 
@@ -53,13 +55,58 @@ class WithoutHandshake:
         return None
 
 
+# No platform nests its payload anywhere near this deep (an IoT Hub twin allows 10 levels). The
+# limit keeps what the adapters, pydantic and the logger walk bounded, whatever the stack depth.
+MAX_JSON_DEPTH = 64
+
+
 def json_body(request: WebhookRequest) -> Any:
+    """The parsed JSON body; 400 when it is not JSON or nests deeper than MAX_JSON_DEPTH.
+
+    Reachable before authentication (AWS IoT's destination confirmation), so nothing a stranger
+    sends may crash it: a body of 100k `[` makes `json.loads` itself raise RecursionError.
+    """
     if request.content_type and "json" not in request.content_type:
         raise unsupported_media(f"expected a JSON body, got content type {request.content_type!r}")
     try:
-        return json.loads(request.body)
+        value = json.loads(request.body, parse_constant=_not_json, parse_float=_finite)
     except (UnicodeDecodeError, ValueError):
         raise bad_request("the body is not valid JSON") from None
+    except RecursionError:
+        raise bad_request(f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels") from None
+    if _too_deep(value, MAX_JSON_DEPTH):
+        raise bad_request(f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
+def _not_json(constant: str) -> Any:
+    # Python reads NaN, Infinity and -Infinity; JSON has no such numbers (RFC 8259), and neither
+    # has the GeoJSON the bridge sends on.
+    raise ValueError(f"{constant} is not a JSON value")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 reads as infinity
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    """Whether arrays and objects nest more than `limit` levels (walked without recursion)."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        current, depth = pending.pop()
+        if isinstance(current, dict):
+            children: Any = current.values()
+        elif isinstance(current, list):
+            children = current
+        else:
+            continue
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def location(latitude: Any, longitude: Any, altitude: Any = None) -> Location:
@@ -69,6 +116,72 @@ def location(latitude: Any, longitude: Any, altitude: Any = None) -> Location:
     if not (-90 <= lat <= 90 and -180 <= lon <= 180) or (alt is not None and not math.isfinite(alt)):
         raise ValueError(f"({latitude}, {longitude}) is not a latitude/longitude pair")
     return Location(lat, lon, alt)
+
+
+# An ISO 8601 date-time with a UTC offset (or Z), fractional seconds of any length.
+_ISO_INSTANT = re.compile(
+    r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:[.,](\d+))?(Z|z|[+-]\d{2}:?\d{2})$"
+)
+# 1970 .. 9999-12-31: anything outside is no instant a platform means.
+_LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
+_MILLISECONDS_FROM = 1e11  # as seconds, the year 5138: a number this large counts milliseconds
+
+
+def iso_instant(value: Any) -> float | None:
+    """Epoch seconds of an ISO 8601 date-time with a zone (`2024-05-01T10:00:00.1234567Z`), or None.
+
+    Platforms send more than the microseconds Python keeps (Event Grid 7 digits, ChirpStack and
+    The Things Stack 9): they are cut off. No zone, no instant: a local time is not an order. A
+    timestamp never makes a request fail, it is only left out.
+    """
+    if not isinstance(value, str):
+        return None
+    match = _ISO_INSTANT.match(value.strip())
+    if match is None:
+        return None
+    day, time, fraction, zone = match.groups()
+    if zone in ("Z", "z"):
+        zone = "+00:00"
+    elif ":" not in zone:
+        zone = f"{zone[:3]}:{zone[3:]}"
+    text = f"{day}T{time}" + (f".{fraction[:6].ljust(6, '0')}" if fraction else "") + zone
+    try:
+        seconds = datetime.fromisoformat(text).timestamp()
+    except (ValueError, OverflowError):
+        return None
+    return seconds if 0 <= seconds <= _LATEST else None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def epoch_instant(value: Any, *, milliseconds: bool = False) -> float | None:
+    """Epoch seconds from a number of seconds (or milliseconds), or None when it is not one."""
+    number = _number(value)
+    if number is None:
+        return None
+    if milliseconds:
+        number /= 1000
+    return number if 0 <= number <= _LATEST else None
+
+
+def instant(value: Any) -> float | None:
+    """Epoch seconds from an ISO 8601 string or an epoch number (milliseconds when it is too
+    large to be seconds), for a value whose form the platform does not fix."""
+    found = iso_instant(value)
+    if found is not None:
+        return found
+    number = _number(value)
+    if number is None:
+        return None
+    return epoch_instant(number, milliseconds=number >= _MILLISECONDS_FROM)
 
 
 def form_body(request: WebhookRequest) -> dict[str, str]:

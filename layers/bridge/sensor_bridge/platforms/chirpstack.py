@@ -7,11 +7,13 @@ a device exists; `status`, `ack`, `txack`, `log`, `location` and `integration` a
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from sensor_bridge.config import Source
 from sensor_bridge.device_event import DeviceEvent, Lifecycle
-from sensor_bridge.platforms.base import ParseResult, WithoutHandshake, json_body, validate
+from sensor_bridge.platforms.base import ParseResult, WithoutHandshake, iso_instant, json_body, validate
 from sensor_bridge.replies import bad_request, unsupported_media
 from sensor_bridge.webhook_request import WebhookRequest
 
@@ -37,7 +39,7 @@ class ChirpStackEvent(_Loose):
     """The fields `JoinEvent` and `UplinkEvent` share (chirpstack/api/proto/integration)."""
 
     deduplicationId: str | None = None
-    time: str | None = None
+    time: Any = None  # protobuf Timestamp JSON (RFC 3339, up to 9 fractional digits)
     deviceInfo: DeviceInfo
 
 
@@ -78,6 +80,7 @@ class ChirpStack(WithoutHandshake):
                     name=info.deviceName,
                     profile_name=info.deviceProfileName,
                     tags=dict(info.tags),
+                    occurred_at=iso_instant(message.time),
                 )
             ]
         )

@@ -15,7 +15,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sensor_bridge.config import Source
 from sensor_bridge.device_event import DeviceEvent, Lifecycle
-from sensor_bridge.platforms.base import ParseResult, WithoutHandshake, form_body, json_body, validate
+from sensor_bridge.platforms.base import (
+    ParseResult,
+    WithoutHandshake,
+    form_body,
+    iso_instant,
+    json_body,
+    validate,
+)
 from sensor_bridge.replies import unsupported_media
 from sensor_bridge.webhook_request import WebhookRequest
 
@@ -27,7 +34,7 @@ class ParticleEvent(BaseModel):
 
     event: str = Field(min_length=1)
     data: str | None = None
-    published_at: str | None = None
+    published_at: Any = None  # ISO 8601; read leniently, never a reason to refuse the event
     coreid: str = Field(pattern=r"^[0-9a-fA-F]{24}$")  # the device id: 24 hex digits
     PARTICLE_EVENT_ID: str | None = None
     PRODUCT_ID: str | None = None
@@ -52,6 +59,7 @@ class Particle(WithoutHandshake):
                     event_id=f"particle:{message.PARTICLE_EVENT_ID}" if message.PARTICLE_EVENT_ID else None,
                     name=device,  # the webhook carries no device name
                     model=f"product-{message.PRODUCT_ID}" if message.PRODUCT_ID else None,
+                    occurred_at=iso_instant(message.published_at),
                 )
             ]
         )

@@ -12,7 +12,7 @@ from typing import Any
 
 from sensor_bridge.config import FieldMapping, Source
 from sensor_bridge.device_event import DeviceEvent, Lifecycle, Location
-from sensor_bridge.platforms.base import ParseResult, WithoutHandshake, json_body, location
+from sensor_bridge.platforms.base import ParseResult, WithoutHandshake, instant, json_body, location
 from sensor_bridge.replies import bad_request
 from sensor_bridge.webhook_request import WebhookRequest
 
@@ -73,6 +73,7 @@ class StandardWebhooks(WithoutHandshake):
                     profile_name=_text(body, mapping.profile_name),
                     tags=_tags(body, mapping.tags),
                     location=_location(body, mapping),
+                    occurred_at=_occurred_at(body, mapping.occurred_at),
                 )
             ]
         )
@@ -115,6 +116,15 @@ def _location(body: Any, mapping: FieldMapping) -> Location | None:
         raise bad_request(
             f"fields {mapping.latitude}, {mapping.longitude}: not a latitude/longitude pair"
         ) from None
+
+
+def _occurred_at(body: Any, path: str | None) -> float | None:
+    # Not webhook-timestamp: that is when this message was sent (and resent), not when the event
+    # happened. Only the sender's own field, when the mapping names one, tells that.
+    if path is None:
+        return None
+    value = lookup(body, path)
+    return None if value is _MISSING else instant(value)
 
 
 ADAPTER = StandardWebhooks()

@@ -6,11 +6,20 @@ Field names follow the TTS v3 message format (`end_device_ids`, `join_accept`, `
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from sensor_bridge.config import Source
 from sensor_bridge.device_event import DeviceEvent, Lifecycle, Location
-from sensor_bridge.platforms.base import ParseResult, WithoutHandshake, json_body, validate
+from sensor_bridge.platforms.base import (
+    ParseResult,
+    WithoutHandshake,
+    iso_instant,
+    json_body,
+    location,
+    validate,
+)
 from sensor_bridge.webhook_request import WebhookRequest
 
 
@@ -41,21 +50,18 @@ class VersionIds(_Loose):
     band_id: str | None = None
 
 
-class TtsLocation(_Loose):
-    latitude: float
-    longitude: float
-    altitude: float | None = None
-
-
 class UplinkMessage(_Loose):
     version_ids: VersionIds | None = None
-    locations: dict[str, TtsLocation] = Field(default_factory=dict)
+    # Keyed by where the location comes from: `user` (set in the device registry by a person),
+    # `frm-payload`, `gps`, `lora-rss`, ... (computed, different on every uplink).
+    locations: dict[str, Any] = Field(default_factory=dict)
     attributes: dict[str, str] = Field(default_factory=dict)
 
 
 class TtsMessage(_Loose):
     end_device_ids: EndDeviceIds
     correlation_ids: list[str] = Field(default_factory=list)
+    received_at: Any = None  # when the network server received the message (RFC 3339, ns)
     join_accept: JoinAccept | None = None
     uplink_message: UplinkMessage | None = None
     # TTS v3.34+ forwards the end device's attributes with its messages.
@@ -85,11 +91,6 @@ class ThingsStack(WithoutHandshake):
         model = None
         if version and version.model_id:
             model = f"{version.brand_id}/{version.model_id}" if version.brand_id else version.model_id
-        location = None
-        if uplink and uplink.locations:
-            # Prefer the location the user set in the registry over a computed one.
-            chosen = uplink.locations.get("user") or next(iter(uplink.locations.values()))
-            location = Location(chosen.latitude, chosen.longitude, chosen.altitude)
         attributes = {**message.attributes, **(uplink.attributes if uplink else {})}
         return DeviceEvent(
             source=source_name,
@@ -101,8 +102,22 @@ class ThingsStack(WithoutHandshake):
             name=ids.device_id,
             model=model,
             attributes=attributes,
-            location=location,
+            location=_user_location(uplink),
+            occurred_at=iso_instant(message.received_at),
         )
+
+
+def _user_location(uplink: UplinkMessage | None) -> Location | None:
+    """The location a person set in the device registry, if any. Computed locations (decoded from
+    the payload, GPS, LoRa triangulation) move a little with every uplink: taking them would turn
+    each uplink into an `update` of the device."""
+    user = uplink.locations.get("user") if uplink else None
+    if not isinstance(user, dict):
+        return None
+    try:
+        return location(user.get("latitude"), user.get("longitude"), user.get("altitude"))
+    except (TypeError, ValueError):
+        return None  # a location we cannot read is left out, not a reason to refuse the uplink
 
 
 ADAPTER = ThingsStack()
