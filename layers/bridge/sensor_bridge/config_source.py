@@ -13,8 +13,10 @@ def current_config() -> BridgeConfig:
     """Parsed once per process; a wrong file fails the cold start with a message naming the key."""
     s = settings()
     if s.config_parameter:
-        from aws_lambda_powertools.utilities import parameters
+        from aws_lambda_powertools.utilities.parameters import SSMProvider
 
-        text = parameters.get_parameter(s.config_parameter, max_age=s.secrets_max_age_seconds)
+        from sensor_bridge.aws_clients import client_config
+
+        text = SSMProvider(boto_config=client_config()).get(s.config_parameter)
         return parse_config(str(text), origin=f"ssm:{s.config_parameter}")
     return load_config_file(s.config_file or DEFAULT_CONFIG_FILE)

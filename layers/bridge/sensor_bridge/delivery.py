@@ -296,14 +296,23 @@ def _call_for(
     return call_api(request, source, budget=budget, itwin_id=itwin_id)
 
 
+def _event_time(work: WorkItem) -> float:
+    """When the platform says the event happened; when the bridge first had it, if it does not say.
+
+    Deletions and creations are ordered by it: Event Grid and others redeliver out of order, for
+    hours, so the order of arrival is not the order of events.
+    """
+    return work.event.occurred_at if work.event.occurred_at is not None else work.first_seen
+
+
 def _deleted_since(record: registry.DeviceRecord | None, work: WorkItem) -> bool:
-    """The platform deleted the device after this work was received: the work is superseded."""
+    """The platform deleted the device after this event happened: the work is superseded."""
     return (
         record is not None
         and not record.integrated
         and not record.maybe_created
         and record.removed_at is not None
-        and work.first_seen <= record.removed_at
+        and _event_time(work) <= record.removed_at
     )
 
 
@@ -377,7 +386,8 @@ def _prepare_remove(work: WorkItem, source: Source, budget: Budget | None) -> Ou
     if current is None or not (current.integrated or current.maybe_created) or current.node_id is None:
         # Never created by us: nothing to remove downstream. The tombstone stops work for the
         # device still waiting on the retry queue from creating it afterwards.
-        return Removed() if registry.record_tombstone(event.source, event.device_id) else Retryable(IN_FLIGHT)
+        tombstoned = registry.record_tombstone(event.source, event.device_id, removed_at=_event_time(work))
+        return Removed() if tombstoned else Retryable(IN_FLIGHT)
     claimed = registry.claim_device(event.source, event.device_id, work.claimant, current.ref_id or "")
     if claimed is None:
         return Retryable(IN_FLIGHT)
@@ -386,7 +396,9 @@ def _prepare_remove(work: WorkItem, source: Source, budget: Budget | None) -> Ou
     def settle(outcome: Outcome) -> Outcome:
         if isinstance(outcome, Integrated) or (isinstance(outcome, Parked) and outcome.status == 422):
             # 422 on remove: the API does not know the refId, so it is gone already.
-            registry.record_removed(event.source, event.device_id, work.claimant)
+            registry.record_removed(
+                event.source, event.device_id, work.claimant, removed_at=_event_time(work)
+            )
             return Removed()
         if isinstance(outcome, Parked):
             registry.record_parked(event.source, event.device_id, work.claimant, outcome.reason)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
+from sensor_bridge.aws_clients import client_config
 from sensor_bridge.replies import RequestError
 from sensor_bridge.settings import settings
 
@@ -25,7 +26,8 @@ Handler = Callable[..., dict[str, Any]]
 def _persistence() -> Any:
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
-    return DynamoDBPersistenceLayer(table_name=settings().idempotency_table)
+    # The same short timeouts as every other AWS call: the webhook answers within 4 s.
+    return DynamoDBPersistenceLayer(table_name=settings().idempotency_table, boto_config=client_config())
 
 
 @cache

@@ -179,7 +179,7 @@ def record_integrated(
     )
 
 
-def record_removed(source: str, device_id: str, claimant: str) -> None:
+def record_removed(source: str, device_id: str, claimant: str, *, removed_at: float) -> None:
     _finish_device(
         source,
         device_id,
@@ -187,13 +187,13 @@ def record_removed(source: str, device_id: str, claimant: str) -> None:
         {
             "state": {"S": "removed"},
             "maybe_created": {"BOOL": False},
-            "removed_at": {"N": str(clock.now())},
+            "removed_at": {"N": str(removed_at)},
         },
         removes=("api_device_id", "sensor_ids", "spec", "fingerprint", "facts", "reason"),
     )
 
 
-def record_tombstone(source: str, device_id: str) -> bool:
+def record_tombstone(source: str, device_id: str, *, removed_at: float) -> bool:
     """The platform deleted a device we never created: remember when, so that work for it still
     waiting on the retry queue does not create it afterwards.
 
@@ -207,11 +207,15 @@ def record_tombstone(source: str, device_id: str) -> bool:
         dynamodb().update_item(
             TableName=settings().registry_table,
             Key=_device_key(source, device_id),
-            UpdateExpression="SET #state = :removed, removed_at = :now",
+            UpdateExpression="SET #state = :removed, removed_at = :at",
             ConditionExpression="attribute_not_exists(api_device_id) AND "
             "(attribute_not_exists(lease_until) OR lease_until < :now)",
             ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues={":removed": {"S": "removed"}, ":now": {"N": str(now)}},
+            ExpressionAttributeValues={
+                ":removed": {"S": "removed"},
+                ":now": {"N": str(now)},
+                ":at": {"N": str(removed_at)},
+            },
         )
     except ClientError as exc:
         if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
