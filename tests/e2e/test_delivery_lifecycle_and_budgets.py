@@ -173,3 +173,34 @@ def test_slow_api_call_is_cut_at_the_remaining_budget_not_the_configured_timeout
     while len(stack.simulator.state()["calls"]) < 3 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert len(stack.simulator.state()["calls"]) == 3  # node, the first device, the abandoned call
+
+
+def test_same_event_arriving_while_the_first_is_in_progress_is_asked_to_resend(stack: LocalStack) -> None:
+    assert stack.simulator is not None
+    stack.post_event(load_event("ttn-02-join-accept-second-device.json"))  # the node exists
+    stack.simulator.inject({"latency_ms": 600, "count": 1})
+    event = load_event("ttn-01-join-accept.json")
+    start = threading.Barrier(2)
+    answers: list[dict[str, Any]] = []
+
+    def deliver() -> None:
+        start.wait()
+        answers.append(webhook_handler.lambda_handler(event, LambdaContext("WebhookFunction")))
+
+    threads = [threading.Thread(target=deliver) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    first, second = sorted(answers, key=lambda a: a["statusCode"])
+    assert first["statusCode"] == 200
+    assert second["statusCode"] == 503
+    assert json.loads(second["body"])["error"]["code"] == "EventInProgress"
+    assert second["headers"]["Retry-After"] == "5"
+    # The platform sends it again: it gets the first delivery's answer, and nothing is created twice.
+    resent = webhook_handler.lambda_handler(event, LambdaContext("WebhookFunction"))
+    assert resent["statusCode"] == 200
+    assert json.loads(resent["body"]) == json.loads(first["body"])
+    ref = device_ref_id("ttn-demo", "bridge-monitoring/strain-gauge-01")
+    assert stack.simulator.state()["created"][ref] == 1

@@ -31,6 +31,13 @@ def cloudwatch_output() -> Iterator[io.StringIO]:
         handler.setStream(previous)
 
 
+def post_answer(stack: LocalStack, name: str) -> dict:
+    """The events/ file through the real handler; the whole Lambda answer."""
+    event = load_event(name)
+    answer: dict = webhook_handler.lambda_handler(event, LambdaContext("WebhookFunction"))
+    return answer
+
+
 def lines(buffer: io.StringIO) -> list[dict]:
     return [json.loads(line) for line in buffer.getvalue().splitlines() if line.startswith("{")]
 
@@ -66,17 +73,28 @@ def test_integrated_webhook_logs_with_correlation_id_and_device_and_emits_metric
     assert service_level[-1]["WebhooksReceived"] == [1.0]
 
 
-def test_no_secret_or_token_appears_in_logs_metrics_or_answers(stack: LocalStack) -> None:
+def test_no_secret_or_token_appears_in_logs_metrics_answers_or_queues(stack: LocalStack) -> None:
+    answers = []
     with cloudwatch_output() as out:
-        post(stack, "ttn-01-join-accept.json")
-        status, _ = post(stack, "ttn-09-wrong-token.json")
+        answers.append(post_answer(stack, "ttn-01-join-accept.json"))
+        answers.append(post_answer(stack, "ttn-09-wrong-token.json"))
         stack.simulator.expire_tokens()
-        post(stack, "ttn-02-join-accept-second-device.json")
+        answers.append(post_answer(stack, "ttn-02-join-accept-second-device.json"))
+        stack.simulator.inject({"status": 503}, {"status": 403})
+        answers.append(post_answer(stack, "ttn-03-join-accept-third-device.json"))  # queued
+        answers.append(post_answer(stack, "ttn-06-uplink-new-device.json"))  # parked
+        for name in ("aws-iot-01-destination-confirmation.json", "azure-02-device-created.json"):
+            answers.append(post_answer(stack, name))
 
+    status = answers[1]["statusCode"]
     assert status == 401
-    text = out.getvalue()
+    queued, parked = stack.queue_messages("retry"), stack.queue_messages("dead-letter")
+    assert len(queued) == 1
+    assert len(parked) == 1
+    text = out.getvalue() + json.dumps(answers) + json.dumps(queued) + json.dumps(parked)
     issued_tokens = list(stack.simulator._tokens)  # every bearer token the IMS simulator issued
     assert len(issued_tokens) == 2  # the first, and the one fetched after the API refused it
+    assert len(stack.simulator.state()["calls"]) >= 5
     for secret in [*LOCAL_WEBHOOK_SECRETS.values(), DEMO_CLIENT_SECRET, *issued_tokens, "not-the-token"]:
         assert secret not in text
     assert "webhook refused" in text
