@@ -11,13 +11,13 @@ import sys
 
 from bench.common import RESULTS
 
-BENCHMARKS = ["bench.cold_start", "bench.webhook_latency"]
+BENCHMARKS = ["bench.cold_start", "bench.webhook_latency", "bench.burst"]
 
 
 def table() -> str:
     cold = json.loads((RESULTS / "cold_start.json").read_text())
     latency = json.loads((RESULTS / "webhook_latency.json").read_text())
-    rows = ["| measure | p50 | p90/p99 | notes |", "|---|---|---|---|"]
+    rows = ["| measure | p50 (or result) | p90/p99 (or detail) | notes |", "|---|---|---|---|"]
     for handler in cold["handlers"]:
         imp, rss = handler["import_ms"], handler["max_rss_mb"]
         rows.append(
@@ -37,6 +37,14 @@ def table() -> str:
         f"| webhook, repeat of an integrated device (no API call) | {repeat['p50']} ms "
         f"| p99 {repeat['p99']} ms "
         f"| {latency['device_creations_in_api']} creations for {latency['devices']} devices x 2 joins |"
+    )
+    burst = json.loads((RESULTS / "burst.json").read_text())
+    rows.append(
+        f"| burst: {burst['devices']} new devices at {burst['rate_limit_per_minute']} requests/min "
+        f"| {burst['simulated_seconds_to_deliver_all']} s to deliver all (simulated) "
+        f"| {burst['api_calls']} API calls, {burst['api_calls_429']} of them 429 "
+        f"| created twice {burst['devices_created_twice']}, parked {burst['devices_parked']}, "
+        f"lost {burst['devices_lost']} |"
     )
     return "\n".join(rows)
 
