@@ -85,6 +85,19 @@ def _to_device(source: str, device_id: str, item: dict[str, Any]) -> DeviceRecor
 _LEASE_FREE = "attribute_not_exists(lease_until) OR lease_until < :now OR claimed_by = :me"
 
 
+def _update(**request: Any) -> dict[str, Any] | None:
+    """A conditional UpdateItem on the registry: its answer, or None when the condition failed."""
+    from botocore.exceptions import ClientError
+
+    try:
+        answer: dict[str, Any] = dynamodb().update_item(TableName=settings().registry_table, **request)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return None
+        raise
+    return answer
+
+
 def get_device(source: str, device_id: str) -> DeviceRecord | None:
     answer = dynamodb().get_item(
         TableName=settings().registry_table, Key=_device_key(source, device_id), ConsistentRead=True
@@ -95,57 +108,41 @@ def get_device(source: str, device_id: str) -> DeviceRecord | None:
 
 def claim_device(source: str, device_id: str, claimant: str, ref_id: str) -> DeviceRecord | None:
     """Take the device's lease; the record as it now stands, or None if another delivery holds it."""
-    from botocore.exceptions import ClientError
-
     now = int(clock.now())
-    try:
-        answer = dynamodb().update_item(
-            TableName=settings().registry_table,
-            Key=_device_key(source, device_id),
-            UpdateExpression="SET claimed_by = :me, lease_until = :until, ref_id = :ref, "
-            "#state = if_not_exists(#state, :pending), updated_at = :now",
-            ConditionExpression=_LEASE_FREE,
-            ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues={
-                ":me": {"S": claimant},
-                ":until": {"N": str(now + LEASE_SECONDS)},
-                ":now": {"N": str(now)},
-                ":ref": {"S": ref_id},
-                ":pending": {"S": "pending"},
-            },
-            ReturnValues="ALL_NEW",
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return None
-        raise
-    return _to_device(source, device_id, answer["Attributes"])
+    answer = _update(
+        Key=_device_key(source, device_id),
+        UpdateExpression="SET claimed_by = :me, lease_until = :until, ref_id = :ref, "
+        "#state = if_not_exists(#state, :pending), updated_at = :now",
+        ConditionExpression=_LEASE_FREE,
+        ExpressionAttributeNames={"#state": "state"},
+        ExpressionAttributeValues={
+            ":me": {"S": claimant},
+            ":until": {"N": str(now + LEASE_SECONDS)},
+            ":now": {"N": str(now)},
+            ":ref": {"S": ref_id},
+            ":pending": {"S": "pending"},
+        },
+        ReturnValues="ALL_NEW",
+    )
+    return _to_device(source, device_id, answer["Attributes"]) if answer is not None else None
 
 
 def _finish_device(
     source: str, device_id: str, claimant: str, sets: dict[str, dict[str, Any]], removes: tuple[str, ...] = ()
 ) -> None:
-    """Write the result of a call and give the lease back (only if we still hold it)."""
-    from botocore.exceptions import ClientError
-
-    names = {f"#{k}": k for k in sets}
+    """Write the result of a call and give the lease back (only if we still hold it: if our lease
+    ran out and another delivery took over, its result stands)."""
     values = {f":{k}": v for k, v in sets.items()}
     values[":me"] = {"S": claimant}
     expression = "SET " + ", ".join(f"#{k} = :{k}" for k in sets)
     expression += " REMOVE " + ", ".join(("claimed_by", "lease_until", *removes))
-    try:
-        dynamodb().update_item(
-            TableName=settings().registry_table,
-            Key=_device_key(source, device_id),
-            UpdateExpression=expression,
-            ConditionExpression="claimed_by = :me",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-            raise
-        # Our lease ran out and another delivery took over: its result stands.
+    _update(
+        Key=_device_key(source, device_id),
+        UpdateExpression=expression,
+        ConditionExpression="claimed_by = :me",
+        ExpressionAttributeNames={f"#{k}": k for k in sets},
+        ExpressionAttributeValues=values,
+    )
 
 
 def record_integrated(
@@ -197,54 +194,37 @@ def record_tombstone(source: str, device_id: str, *, removed_at: float) -> bool:
     """The platform deleted a device we never created: remember when, so that work for it still
     waiting on the retry queue does not create it afterwards.
 
-    False when the device is integrated or a delivery holds its lease (a `new` may be in flight):
-    the removal must then wait its turn and go through the API.
+    False when the device is integrated, may have been created, or a delivery holds its lease (a
+    `new` may be in flight): the removal must then wait its turn and go through the API.
     """
-    from botocore.exceptions import ClientError
-
-    now = clock.now()
-    try:
-        dynamodb().update_item(
-            TableName=settings().registry_table,
-            Key=_device_key(source, device_id),
-            UpdateExpression="SET #state = :removed, removed_at = :at",
-            ConditionExpression="attribute_not_exists(api_device_id) AND "
-            "(attribute_not_exists(lease_until) OR lease_until < :now)",
-            ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues={
-                ":removed": {"S": "removed"},
-                ":now": {"N": str(now)},
-                ":at": {"N": str(removed_at)},
-            },
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    answer = _update(
+        Key=_device_key(source, device_id),
+        UpdateExpression="SET #state = :removed, removed_at = :at",
+        ConditionExpression="attribute_not_exists(api_device_id) AND "
+        "(attribute_not_exists(maybe_created) OR maybe_created = :no) AND "
+        "(attribute_not_exists(lease_until) OR lease_until < :now)",
+        ExpressionAttributeNames={"#state": "state"},
+        ExpressionAttributeValues={
+            ":removed": {"S": "removed"},
+            ":no": {"BOOL": False},
+            ":now": {"N": str(clock.now())},
+            ":at": {"N": str(removed_at)},
+        },
+    )
+    return answer is not None
 
 
 def mark_creating(source: str, device_id: str, claimant: str, node_id: str) -> None:
     """Written before a `new` is sent: from here until its answer is recorded the device may exist
     downstream, so a delivery that finds this mark after a crash or a lost answer probes first."""
-    from botocore.exceptions import ClientError
-
-    try:
-        dynamodb().update_item(
-            TableName=settings().registry_table,
-            Key=_device_key(source, device_id),
-            UpdateExpression="SET maybe_created = :yes, node_id = :node",
-            ConditionExpression="claimed_by = :me",
-            ExpressionAttributeValues={
-                ":yes": {"BOOL": True},
-                ":node": {"S": node_id},
-                ":me": {"S": claimant},
-            },
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            raise LeaseLost(f"the lease on {source}/{device_id} ran out before the call") from None
-        raise
+    answer = _update(
+        Key=_device_key(source, device_id),
+        UpdateExpression="SET maybe_created = :yes, node_id = :node",
+        ConditionExpression="claimed_by = :me",
+        ExpressionAttributeValues={":yes": {"BOOL": True}, ":node": {"S": node_id}, ":me": {"S": claimant}},
+    )
+    if answer is None:
+        raise LeaseLost(f"the lease on {source}/{device_id} ran out before the call")
 
 
 class LeaseLost(RuntimeError):
@@ -287,79 +267,49 @@ def get_node(source: str) -> NodeRecord | None:
 
 
 def claim_node(source: str, claimant: str) -> bool:
-    from botocore.exceptions import ClientError
-
     now = int(clock.now())
-    try:
-        dynamodb().update_item(
-            TableName=settings().registry_table,
-            Key=_node_key(source),
-            UpdateExpression="SET claimed_by = :me, lease_until = :until",
-            ConditionExpression=f"attribute_not_exists(node_id) AND ({_LEASE_FREE})",
-            ExpressionAttributeValues={
-                ":me": {"S": claimant},
-                ":until": {"N": str(now + LEASE_SECONDS)},
-                ":now": {"N": str(now)},
-            },
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    answer = _update(
+        Key=_node_key(source),
+        UpdateExpression="SET claimed_by = :me, lease_until = :until",
+        ConditionExpression=f"attribute_not_exists(node_id) AND ({_LEASE_FREE})",
+        ExpressionAttributeValues={
+            ":me": {"S": claimant},
+            ":until": {"N": str(now + LEASE_SECONDS)},
+            ":now": {"N": str(now)},
+        },
+    )
+    return answer is not None
 
 
 def record_node(source: str, claimant: str, node_id: str) -> str:
     """Record the node this delivery created; the source's node as it now stands."""
-    from botocore.exceptions import ClientError
-
-    try:
-        _record_node(source, claimant, node_id)
-        return node_id
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-            raise
-    # Our lease on the node ran out while the call ran: keep the node we created, unless another
-    # delivery recorded one meanwhile (then that one stands, and ours stays empty).
-    try:
-        dynamodb().update_item(
-            TableName=settings().registry_table,
+    recorded = _update(
+        Key=_node_key(source),
+        UpdateExpression="SET node_id = :node REMOVE claimed_by, lease_until",
+        ConditionExpression="claimed_by = :me",
+        ExpressionAttributeValues={":node": {"S": node_id}, ":me": {"S": claimant}},
+    )
+    if recorded is None:
+        # Our lease on the node ran out while the call ran: keep the node we created, unless
+        # another delivery recorded one meanwhile (then that one stands, and ours stays empty).
+        recorded = _update(
             Key=_node_key(source),
             UpdateExpression="SET node_id = :node",
             ConditionExpression="attribute_not_exists(node_id)",
             ExpressionAttributeValues={":node": {"S": node_id}},
         )
+    if recorded is not None:
         return node_id
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-            raise
     standing = get_node(source)
     if standing is None or standing.node_id is None:
         raise RuntimeError(f"the node record of source {source!r} vanished while it was written")
     return standing.node_id
 
 
-def _record_node(source: str, claimant: str, node_id: str) -> None:
-    dynamodb().update_item(
-        TableName=settings().registry_table,
-        Key=_node_key(source),
-        UpdateExpression="SET node_id = :node REMOVE claimed_by, lease_until",
-        ConditionExpression="claimed_by = :me",
-        ExpressionAttributeValues={":node": {"S": node_id}, ":me": {"S": claimant}},
-    )
-
-
 def release_node(source: str, claimant: str) -> None:
-    from botocore.exceptions import ClientError
-
-    try:
-        dynamodb().update_item(
-            TableName=settings().registry_table,
-            Key=_node_key(source),
-            UpdateExpression="REMOVE claimed_by, lease_until",
-            ConditionExpression="claimed_by = :me",
-            ExpressionAttributeValues={":me": {"S": claimant}},
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-            raise
+    _update(
+        Key=_node_key(source),
+        UpdateExpression="REMOVE claimed_by, lease_until",
+        ConditionExpression="claimed_by = :me",
+        ExpressionAttributeValues={":me": {"S": claimant}},
+    )
