@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from aws_lambda_powertools.utilities import parameters
 
-from sensor_bridge import aws_clients, bridge, config_source, idempotency, secret_store, settings, tokens
+from sensor_bridge import (
+    aws_clients,
+    bridge,
+    config_source,
+    idempotency,
+    rate_gate,
+    secret_store,
+    settings,
+    tokens,
+)
 
 
 def cold_start() -> None:
@@ -19,4 +28,5 @@ def cold_start() -> None:
     idempotency.reset()
     bridge._process.cache_clear()
     tokens.token_provider.invalidate()
+    rate_gate.reset()
     parameters.clear_caches()  # type: ignore[no-untyped-call]

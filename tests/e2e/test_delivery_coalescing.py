@@ -14,6 +14,7 @@ from local.lambda_runtime import cold_start
 from local.stack import LocalStack
 from sensor_bridge import registry
 from sensor_bridge.config import DEFAULT_CONFIG_FILE
+from sensor_bridge.rate_gate import HELD_BACK
 from tests.e2e.test_delivery_scenarios import (
     APP,
     SOURCE,
@@ -34,13 +35,20 @@ def ledger(stack: LocalStack) -> Ledger:
 
 
 def queue_together(stack: LocalStack, ledger: Ledger, events: list[dict[str, Any]]) -> None:
-    """Each event meets a 429 with the same Retry-After, then time passes until all are due."""
+    """The first event meets a 429; the rest are held back while its Retry-After runs (no call);
+    then time passes until all are due."""
     assert stack.simulator is not None
-    stack.simulator.inject({"status": 429, "retry_after": "60", "count": len(events)})
+    stack.simulator.inject({"status": 429, "retry_after": "60", "count": 1})
+    calls_before = len(stack.simulator.state()["calls"])
+    details = []
     for event in events:
         status, body = ledger.post(event)
         assert status == 202
         assert body["results"][0]["status"] == "queued"
+        details.append(body["results"][0]["detail"])
+    assert details[0].startswith("429 TooManyRequests")
+    assert details[1:] == [HELD_BACK] * (len(events) - 1)
+    assert len(stack.simulator.state()["calls"]) == calls_before + 1
     stack.advance(70)  # past the Retry-After and its at most 5 s of jitter
 
 
@@ -86,7 +94,8 @@ def test_same_device_twice_in_one_batch_is_created_once(stack: LocalStack, ledge
     assert stack.poll_once() == 3
     stack.drain()
 
-    assert changes(stack, "strain-gauge-01") == ["new:429", "new:429", "new:200"]
+    # The first join met the 429; the rejoin was held back without a call; then one `new`.
+    assert changes(stack, "strain-gauge-01") == ["new:429", "new:200"]
     assert stack.simulator is not None
     assert stack.simulator.state()["created"][ref("strain-gauge-01")] == 1
     ledger.check()
@@ -127,9 +136,10 @@ def test_422_inside_a_coalesced_call_parks_only_the_bad_device(
     good, bad = ["strain-gauge-01", "tilt-meter-03"], "vibro-07"
     coalesced = [c for c in device_calls(stack) if len(c["body"]["integration"]["devices"]) == 3]
     assert [c["status"] for c in coalesced] == [422]
-    for name in good:
-        assert changes(stack, name) == ["new:429", "new:422", "new:200"]
-    assert changes(stack, bad) == ["new:429", "new:422", "new:422"]
+    # Only the first webhook reached the API (429); the others were held back without a call.
+    assert changes(stack, "strain-gauge-01") == ["new:429", "new:422", "new:200"]
+    assert changes(stack, "tilt-meter-03") == ["new:422", "new:200"]
+    assert changes(stack, bad) == ["new:422", "new:422"]
     assert stack.simulator is not None
     state = stack.simulator.state()
     assert {name: state["created"].get(ref(name), 0) for name in [*good, bad]} == {

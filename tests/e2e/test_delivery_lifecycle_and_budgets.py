@@ -16,6 +16,7 @@ from local.apigw import LambdaContext, sqs_event
 from local.stack import LocalStack
 from sensor_bridge.budget import BUDGET_SPENT
 from sensor_bridge.profiles import device_ref_id
+from sensor_bridge.rate_gate import HELD_BACK
 from tests.conftest import load_event
 
 AWS_SOURCE = "aws-iot-demo"
@@ -204,3 +205,27 @@ def test_same_event_arriving_while_the_first_is_in_progress_is_asked_to_resend(s
     assert json.loads(resent["body"]) == json.loads(first["body"])
     ref = device_ref_id("ttn-demo", "bridge-monitoring/strain-gauge-01")
     assert stack.simulator.state()["created"][ref] == 1
+
+
+def test_while_a_retry_after_runs_no_call_is_sent_and_the_work_waits_for_it(stack: LocalStack) -> None:
+    assert stack.simulator is not None
+    stack.post_event(load_event("ttn-02-join-accept-second-device.json"))  # the node exists
+    stack.simulator.inject({"status": 429, "retry_after": "30", "count": 1})
+    first_status, _ = stack.post_event(load_event("ttn-01-join-accept.json"))
+    calls_after_429 = len(stack.simulator.state()["calls"])
+    stack.advance(10)
+
+    status, answer = stack.post_event(load_event("ttn-03-join-accept-third-device.json"))
+
+    assert first_status == 202
+    assert status == 202
+    result = answer["results"][0]
+    assert result["status"] == "queued"
+    assert result["detail"] == HELD_BACK
+    assert len(stack.simulator.state()["calls"]) == calls_after_429  # nothing sent
+    held = next(m for m in stack.queue_messages("retry") if m["event"]["device_id"].endswith("tilt-meter-03"))
+    assert 20 <= held["_delay_seconds"] <= 26  # the 20 s left of the Retry-After, plus at most 5 s jitter
+    stack.drain()
+    created = stack.simulator.state()["created"]
+    for device in ("strain-gauge-01", "tilt-meter-03"):
+        assert created[device_ref_id("ttn-demo", f"bridge-monitoring/{device}")] == 1

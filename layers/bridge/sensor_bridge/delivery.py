@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sensor_bridge import registry
+from sensor_bridge import rate_gate, registry
 from sensor_bridge.api_client import TokenRejected, post_integration
 from sensor_bridge.budget import BUDGET_SPENT, Budget
 from sensor_bridge.config import BridgeConfig, Source
@@ -51,6 +51,9 @@ def call_api(
 ) -> Outcome:
     """POST the integration; on 401 refresh the token once and try again, then park."""
     for refreshed in (False, True):
+        held = rate_gate.held_back()
+        if held is not None:
+            return held
         timeout = budget.call_timeout() if budget is not None else None
         if budget is not None and timeout is None:
             return Retryable(BUDGET_SPENT)
@@ -62,6 +65,8 @@ def call_api(
             return Retryable(str(exc))
         call = post_integration(request, token, timeout_s=timeout, itwin_id=itwin_id)
         count(Metric.API_LATENCY, source, call.latency_ms)
+        if not isinstance(call.outcome, TokenRejected):
+            rate_gate.learn(call.outcome)
         if not isinstance(call.outcome, TokenRejected):
             return call.outcome
         token_provider.invalidate(token)
