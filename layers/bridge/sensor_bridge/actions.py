@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from sensor_bridge.observability import Metric, count, logger
 from sensor_bridge.outcomes import Integrated, Outcome, Parked, RateLimited, Removed, Retryable
+from sensor_bridge.rate_gate import HELD_BACK
 from sensor_bridge.retry_plan import wait_seconds
 from sensor_bridge.retry_queue import dead_letter, schedule
 from sensor_bridge.settings import settings
@@ -56,9 +57,15 @@ def act_on(work: WorkItem, outcome: Outcome) -> Result:
         return _park(done, f"gave up after {done.attempts} attempts: {outcome.reason}")
     wait = wait_seconds(outcome, done.attempts)
     schedule(done, wait)
-    count(Metric.RATE_LIMITED if isinstance(outcome, RateLimited) else Metric.RETRIED, source)
+    count(_wait_metric(outcome), source)
     logger.warning("delivery queued", extra={"device": device, "why": outcome.reason, "wait_s": wait})
     return Result(device, "queued", outcome.reason, retry_in_seconds=wait)
+
+
+def _wait_metric(outcome: RateLimited | Retryable) -> Metric:
+    if isinstance(outcome, RateLimited):
+        return Metric.HELD_BACK if outcome.reason == HELD_BACK else Metric.RATE_LIMITED
+    return Metric.RETRIED
 
 
 def _park(work: WorkItem, reason: str) -> Result:

@@ -23,7 +23,8 @@ class Metric(StrEnum):
     DEVICES_INTEGRATED = "DevicesIntegrated"
     DEVICES_REMOVED = "DevicesRemoved"
     DUPLICATES_SUPPRESSED = "DuplicatesSuppressed"
-    RATE_LIMITED = "RateLimited"
+    RATE_LIMITED = "RateLimited"  # the API answered 429
+    HELD_BACK = "HeldBack"  # not sent while an API Retry-After ran
     RETRIED = "Retried"
     DEAD_LETTERED = "DeadLettered"
     API_LATENCY = "ApiLatency"
