@@ -66,7 +66,7 @@ def test_integrated_webhook_logs_with_correlation_id_and_device_and_emits_metric
     emf = [r for r in records if "_aws" in r]
     per_source = [r for r in emf if r.get("source") == "ttn-demo"]
     names = {m["Name"] for r in per_source for d in r["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
-    assert {"DevicesIntegrated", "ApiLatency"} <= names
+    assert {"WebhooksReceived", "DevicesIntegrated", "ApiLatency"} <= names
     assert all(r["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "SensorBridge" for r in emf)
     service_level = [r for r in emf if "source" not in r]
     assert service_level
