@@ -92,7 +92,14 @@ def read_answer(answer: httpx.Response) -> Outcome | TokenRejected:
         # A gateway may answer 5xx after the service applied the request: the next attempt of a
         # `new` probes before creating again.
         return Retryable(reason, ambiguous=True)
-    return Parked(reason, status)
+    return Parked(reason, status, _error_target(answer))
+
+
+def _error_target(answer: httpx.Response) -> str | None:
+    try:
+        return ErrorResponse.model_validate_json(answer.content).error.target
+    except ValidationError:
+        return None
 
 
 def _error_summary(answer: httpx.Response) -> str:

@@ -14,6 +14,7 @@ Every delivery goes through `deliver_many`: the webhook function delivers one ev
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -196,7 +197,8 @@ def _prepare_upsert(
     event = work.event
     current = registry.get_device(event.source, event.device_id)
     spec = _spec(config, work, current)
-    if current is not None and current.integrated and current.fingerprint == spec.fingerprint:
+    if _unchanged(current, spec):
+        _note_announcement(work)
         return Integrated(unchanged=True)
     if _deleted_since(current, work):
         return Removed()
@@ -216,8 +218,9 @@ def _prepare_upsert(
     if claimed is None:
         return Retryable(IN_FLIGHT)
     spec = _spec(config, work, claimed)  # the record as it stands under our lease
-    if claimed.integrated and claimed.fingerprint == spec.fingerprint:
+    if _unchanged(claimed, spec):
         registry.release_device(event.source, event.device_id, work.claimant)
+        _note_announcement(work)
         return Integrated(unchanged=True)
     if _deleted_since(claimed, work):
         registry.release_device(event.source, event.device_id, work.claimant)
@@ -225,31 +228,46 @@ def _prepare_upsert(
 
     facts = known_facts(with_known_facts(event, claimed.facts))
     previous_sensors = claimed.sensor_ids
-    if claimed.integrated:
+    if claimed.maybe_created:
+        # An earlier change's answer was lost: what is downstream is not what the record says.
         node_id = claimed.node_id or node_id
-        change = _update_change(spec, claimed.spec or {})
-    elif claimed.maybe_created:
-        node_id = claimed.node_id or node_id
-        probed = _probe(work, spec, node_id, source, budget, facts)
+        probed = _probe(work, spec, claimed, node_id, source, budget, facts)
         if not isinstance(probed, tuple):
             return probed
         change, previous_sensors = probed
+    elif claimed.integrated:
+        node_id = claimed.node_id or node_id
+        change = _update_change(spec, claimed.spec or {})
     else:
         change = _full_change(spec, "new")
 
-    if change.changeState == "new":
-        try:
-            registry.mark_creating(event.source, event.device_id, work.claimant, node_id)
-        except registry.LeaseLost:
-            return Retryable(IN_FLIGHT)
-    creating = change.changeState == "new"
+    # Write-ahead: from here until its answer is recorded, the change may have been applied.
+    try:
+        registry.mark_changing(event.source, event.device_id, work.claimant, node_id)
+    except registry.LeaseLost:
+        return Retryable(IN_FLIGHT)
 
     def settle(outcome: Outcome) -> Outcome:
         return _settle(
-            work, spec, node_id, outcome, creating=creating, previous_sensors=previous_sensors, facts=facts
+            work, spec, node_id, outcome, changing=True, previous_sensors=previous_sensors, facts=facts
         )
 
     return Prepared(work, node_id, change, settle, itwin_id=_itwin(source))
+
+
+def _note_announcement(work: WorkItem) -> None:
+    if work.event.announced:
+        registry.touch_appeared(work.event.source, work.event.device_id, _event_time(work))
+
+
+def _unchanged(record: registry.DeviceRecord | None, spec: DeviceSpec) -> bool:
+    """Integrated exactly as described, with nothing uncertain about it: no call needed."""
+    return (
+        record is not None
+        and record.integrated
+        and not record.maybe_created
+        and record.fingerprint == spec.fingerprint
+    )
 
 
 def _spec(config: BridgeConfig, work: WorkItem, record: registry.DeviceRecord | None) -> DeviceSpec:
@@ -263,35 +281,60 @@ def _itwin(source: Source) -> str | None:
 def _probe(
     work: WorkItem,
     spec: DeviceSpec,
+    record: registry.DeviceRecord,
     node_id: str,
     source: Source,
     budget: Budget | None,
     facts: dict[str, Any],
 ) -> Outcome | tuple[DeviceChange, dict[str, str]]:
-    """An earlier `new` may have landed unseen: address the device by refId before creating it.
+    """Learn what is downstream before changing it: the answer to an earlier `new` or `update`
+    was lost, so it may or may not have been applied.
 
-    The probe is a device-only `update` (an unknown sensor refId must not pass for an unknown
-    device). 422: the device is not there, create it. 200: it is, with the sensors the answer
-    lists; what the profile wants beyond them is added by an `update`. Anything else: retry.
+    The probe is a device-only `update` by refId. A 422 naming the device's refId: it is not
+    there, create it. A 200: it is, with the sensors the answer lists (matched by NAME); the change
+    is then computed against those, so no sensor is created twice or removed twice. Anything else
+    is handled like any other answer (retried, or parked for an operator).
     """
     event = work.event
     probe_change = DeviceChange(changeState="update", refId=spec.ref_id, props=spec.props)
     probe = _call_for(node_id, [probe_change], event.source, budget, _itwin(source))
-    if isinstance(probe, Parked) and probe.status == 422:
+    if isinstance(probe, Parked) and probe.status == 422 and _unknown_device(probe):
         logger.info("probe found no device: creating it", extra={"device": event.device_id})
         return _full_change(spec, "new"), {}
     if not (isinstance(probe, Integrated) and probe.response is not None):
-        return _settle(work, spec, node_id, probe, creating=False, previous_sensors={}, facts=facts)
-    ids = match_ids(spec, probe.response.integration.model_dump(mode="json"))
-    if ids is None:
-        return _settle(work, spec, node_id, probe, creating=False, previous_sensors={}, facts=facts)
-    _, sensor_ids = ids
-    logger.info("probe found the device an earlier call created", extra={"device": event.device_id})
-    present = {ref: props for ref, props in spec.sensors.items() if ref in sensor_ids}
+        return _settle(work, spec, node_id, probe, changing=False, previous_sensors={}, facts=facts)
+    answer = _answered_device(spec, probe.response.integration.model_dump(mode="json"))
+    if answer is None:
+        return _settle(work, spec, node_id, probe, changing=False, previous_sensors={}, facts=facts)
+    downstream = {s.get("props", {}).get(NAME): s.get("id") for s in answer.get("sensors") or []}
+    if spec.sensors and not downstream:
+        # Undocumented: an `update` answered without the device's sensors. Without them we cannot
+        # tell which exist, and guessing could create them twice: an operator looks.
+        reason = "the probe's answer lists no sensors: cannot tell which exist"
+        registry.record_parked(event.source, event.device_id, work.claimant, reason)
+        return Parked(reason)
+    before: dict[str, dict[str, Any]] = (record.spec or {}).get("sensors", {})
+    present: dict[str, dict[str, Any]] = {}
+    sensor_ids: dict[str, str] = {}
+    for ref in {*before, *spec.sensors}:
+        for props in (spec.sensors.get(ref), before.get(ref)):
+            if props is not None and props.get(NAME) in downstream:
+                present[ref] = props
+                sensor_ids[ref] = str(downstream[props.get(NAME)])
+                break
+    logger.info("probe found the device an earlier call changed", extra={"device": event.device_id})
     change = _update_change(spec, {"sensors": present})
     if not change.sensors:
-        return _settle(work, spec, node_id, probe, creating=False, previous_sensors={}, facts=facts)
+        return _settle(work, spec, node_id, probe, changing=False, previous_sensors={}, facts=facts)
     return change, sensor_ids
+
+
+def _unknown_device(outcome: Parked) -> bool:
+    """A 422 that says the device's refId is unknown (the simulator's and, we assume, the API's
+    `target`); a 422 about anything else must not pass for an absent device."""
+    if outcome.target is not None:
+        return re.fullmatch(r"integration\.devices\[\d+\]\.refId", outcome.target) is not None
+    return "refid" in outcome.reason.lower() and "not found" in outcome.reason.lower()
 
 
 def _call_for(
@@ -317,7 +360,7 @@ def _deleted_since(record: registry.DeviceRecord | None, work: WorkItem) -> bool
         and not record.integrated
         and not record.maybe_created
         and record.removed_at is not None
-        and _event_time(work) <= record.removed_at
+        and _event_time(work) < record.removed_at
     )
 
 
@@ -336,14 +379,14 @@ def _settle(
     node_id: str,
     outcome: Outcome,
     *,
-    creating: bool,
+    changing: bool,
     previous_sensors: dict[str, str],
     facts: dict[str, Any],
 ) -> Outcome:
-    """Record what a call did and give the lease back. `creating`: the call carried a `new`, so
-    the write-ahead mark stays only if the `new` may have been applied."""
+    """Record what a call did and give the lease back. `changing`: the call carried a change
+    under the write-ahead mark, which stays only if the change may have been applied."""
     event = work.event
-    created_mark = may_have_applied(outcome) if creating else None
+    created_mark = may_have_applied(outcome) if changing else None
     if isinstance(outcome, Integrated) and outcome.response is not None:
         ids = match_ids(spec, outcome.response.integration.model_dump(mode="json"))
         if ids is None:
@@ -362,6 +405,7 @@ def _settle(
             spec={"props": spec.props, "sensors": spec.sensors},
             fingerprint=spec.fingerprint,
             facts=facts,
+            appeared_at=_event_time(work) if event.announced else None,
         )
         return Integrated(_only(outcome.response, api_device_id))
     if isinstance(outcome, Parked):
@@ -393,13 +437,18 @@ def _prepare_remove(work: WorkItem, source: Source, budget: Budget | None) -> Ou
         # device still waiting on the retry queue from creating it afterwards.
         tombstoned = registry.record_tombstone(event.source, event.device_id, removed_at=_event_time(work))
         return Removed() if tombstoned else Retryable(IN_FLIGHT)
+    if current.appeared_at is not None and _event_time(work) < current.appeared_at:
+        # Delivered late: the platform announced the device again after this deletion.
+        logger.warning("stale deletion ignored: the device was announced again after it")
+        return Integrated(unchanged=True)
     claimed = registry.claim_device(event.source, event.device_id, work.claimant, current.ref_id or "")
     if claimed is None:
         return Retryable(IN_FLIGHT)
     change = DeviceChange(changeState="remove", refId=claimed.ref_id or "")
 
     def settle(outcome: Outcome) -> Outcome:
-        if isinstance(outcome, Integrated) or (isinstance(outcome, Parked) and outcome.status == 422):
+        gone = isinstance(outcome, Parked) and outcome.status == 422 and _unknown_device(outcome)
+        if isinstance(outcome, Integrated) or gone:
             # 422 on remove: the API does not know the refId, so it is gone already.
             registry.record_removed(
                 event.source, event.device_id, work.claimant, removed_at=_event_time(work)
@@ -458,16 +507,21 @@ def _update_change(spec: DeviceSpec, previous: dict[str, Any]) -> DeviceChange:
     return DeviceChange(changeState="update", refId=spec.ref_id, props=spec.props, sensors=sensors)
 
 
-def match_ids(spec: DeviceSpec, integration: dict[str, Any]) -> tuple[str, dict[str, str]] | None:
-    """The API's ids for what we sent. The answer has no refIds and its own order: match by NAME."""
+def _answered_device(spec: DeviceSpec, integration: dict[str, Any]) -> dict[str, Any] | None:
+    """Our device in the API's answer. The answer has no refIds and its own order: match by NAME."""
     devices = integration.get("devices") or []
     name = spec.props.get(NAME)
     found = [d for d in devices if (d.get("device") or {}).get("props", {}).get(NAME) == name]
-    if not found and len(devices) == 1:
-        found = devices
-    if not found:
+    if not found and len(devices) == 1 and NAME not in (devices[0].get("device") or {}).get("props", {}):
+        found = devices  # a lone device answered without a NAME at all: it can only be ours
+    return found[0] if found else None
+
+
+def match_ids(spec: DeviceSpec, integration: dict[str, Any]) -> tuple[str, dict[str, str]] | None:
+    """The API's ids for the device and sensors we sent, matched by NAME."""
+    answer = _answered_device(spec, integration)
+    if answer is None:
         return None
-    answer = found[0]
     by_name = {s.get("props", {}).get(NAME): s.get("id") for s in answer.get("sensors") or []}
     sensor_ids = {ref: by_name[p.get(NAME)] for ref, p in spec.sensors.items() if by_name.get(p.get(NAME))}
     return str(answer["device"]["id"]), sensor_ids

@@ -43,6 +43,14 @@ class DeviceEvent:
     # When the platform says the event happened (epoch seconds), not when the bridge heard of it:
     # deliveries can overtake each other, the platform's clock orders a deletion and a creation.
     occurred_at: float | None = None
+    # True when the platform's message describes the device only in part by nature (a The Things
+    # Stack join has no model or location; a Particle event no name): a field it leaves empty is
+    # unknown, not removed, and is completed from what earlier events said.
+    partial: bool = False
+    # True when the platform announces the device's lifecycle itself (created, updated, deleted:
+    # Azure IoT Hub, AWS IoT Core, Standard Webhooks senders), rather than the bridge inferring it
+    # from traffic. Its time then orders the device's creations against its deletions.
+    announced: bool = False
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -58,6 +66,8 @@ class DeviceEvent:
             "attributes": dict(self.attributes),
             "location": None,
             "occurred_at": self.occurred_at,
+            "partial": self.partial,
+            "announced": self.announced,
         }
         if self.location is not None:
             data["location"] = {
@@ -84,4 +94,6 @@ class DeviceEvent:
             attributes=dict(data.get("attributes") or {}),
             location=Location(**location) if location else None,
             occurred_at=float(occurred_at) if occurred_at is not None else None,
+            partial=bool(data.get("partial", False)),
+            announced=bool(data.get("announced", False)),
         )

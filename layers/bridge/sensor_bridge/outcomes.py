@@ -35,6 +35,7 @@ class Parked:
 
     reason: str
     status: int | None = None
+    target: str | None = None  # the field the API named in its error, when it named one
 
 
 @dataclass(frozen=True)

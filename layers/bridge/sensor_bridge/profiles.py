@@ -106,11 +106,12 @@ def known_facts(event: DeviceEvent) -> dict[str, Any]:
 def with_known_facts(event: DeviceEvent, facts: dict[str, Any] | None) -> DeviceEvent:
     """The event completed with what earlier events said and this one does not.
 
-    Platforms tell different things at different times: a The Things Stack join carries no model
-    and no location, its uplinks do. A less-informed event must not change a device's profile (an
-    `update` that removes its sensors, and their observations) or drop its location.
+    Some platforms tell different things at different times: a The Things Stack join carries no
+    model and no location, its uplinks do. Such a partial event must not change a device's profile
+    (an `update` that removes its sensors, and their observations) or drop its location. A full
+    description (an AWS IoT or Azure update) is taken as it is: what it leaves out was removed.
     """
-    if not facts:
+    if not facts or not event.partial:
         return event
     data = event.to_json()
     for key in ("name", "model", "profile_name", "location"):

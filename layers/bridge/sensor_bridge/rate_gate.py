@@ -13,6 +13,9 @@ from sensor_bridge import clock
 from sensor_bridge.outcomes import Outcome, RateLimited
 
 HELD_BACK = "held back: the API asked to wait (Retry-After)"
+# The gate holds this process's calls for at most this long after one 429: the API's longest
+# window is an hour, and one bad answer must not stop a warm function for longer.
+MAX_HOLD_SECONDS = 3600.0
 
 _lock = threading.Lock()
 _blocked_until = 0.0
@@ -31,7 +34,8 @@ def learn(outcome: Outcome) -> None:
     global _blocked_until
     if isinstance(outcome, RateLimited) and outcome.retry_after_s is not None and outcome.reason != HELD_BACK:
         with _lock:
-            _blocked_until = max(_blocked_until, clock.now() + outcome.retry_after_s)
+            hold = min(outcome.retry_after_s, MAX_HOLD_SECONDS)
+            _blocked_until = max(_blocked_until, clock.now() + hold)
 
 
 def reset() -> None:

@@ -30,8 +30,10 @@ class DeviceRecord:
     spec: dict[str, Any] | None = None  # the props and sensors last integrated
     facts: dict[str, Any] | None = None  # what platforms told about the device (model, location, ...)
     fingerprint: str | None = None
-    maybe_created: bool = False  # a `new` may have been applied without our seeing the answer
+    # A change (`new` or `update`) may have been applied without our seeing the answer.
+    maybe_created: bool = False
     removed_at: float | None = None  # when the platform said the device was deleted
+    appeared_at: float | None = None  # when the platform last announced it (created or updated)
     reason: str | None = None
     claimed_by: str | None = None
 
@@ -77,6 +79,7 @@ def _to_device(source: str, device_id: str, item: dict[str, Any]) -> DeviceRecor
         fingerprint=_s(item, "fingerprint"),
         maybe_created=bool(item.get("maybe_created", {}).get("BOOL", False)),
         removed_at=float(item["removed_at"]["N"]) if "removed_at" in item else None,
+        appeared_at=float(item["appeared_at"]["N"]) if "appeared_at" in item else None,
         reason=_s(item, "reason"),
         claimed_by=_s(item, "claimed_by"),
     )
@@ -156,12 +159,15 @@ def record_integrated(
     spec: dict[str, Any],
     fingerprint: str,
     facts: dict[str, Any],
+    appeared_at: float | None,
 ) -> None:
+    announced = {"appeared_at": {"N": str(appeared_at)}} if appeared_at is not None else {}
     _finish_device(
         source,
         device_id,
         claimant,
         {
+            **announced,
             "state": {"S": "integrated"},
             "node_id": {"S": node_id},
             "api_device_id": {"S": api_device_id},
@@ -214,9 +220,22 @@ def record_tombstone(source: str, device_id: str, *, removed_at: float) -> bool:
     return answer is not None
 
 
-def mark_creating(source: str, device_id: str, claimant: str, node_id: str) -> None:
-    """Written before a `new` is sent: from here until its answer is recorded the device may exist
-    downstream, so a delivery that finds this mark after a crash or a lost answer probes first."""
+def touch_appeared(source: str, device_id: str, at: float) -> None:
+    """The platform announced the device again (no change to make): remember the latest time, so
+    that a deletion from before it, delivered late, does not remove the device."""
+    _update(
+        Key=_device_key(source, device_id),
+        UpdateExpression="SET appeared_at = :at",
+        ConditionExpression="attribute_exists(pk) AND "
+        "(attribute_not_exists(appeared_at) OR appeared_at < :at)",
+        ExpressionAttributeValues={":at": {"N": str(at)}},
+    )
+
+
+def mark_changing(source: str, device_id: str, claimant: str, node_id: str) -> None:
+    """Written before a `new` or `update` is sent: from here until its answer is recorded the
+    device downstream may differ from the record (exist, or have other sensors), so a delivery
+    that finds this mark after a crash or a lost answer probes first."""
     answer = _update(
         Key=_device_key(source, device_id),
         UpdateExpression="SET maybe_created = :yes, node_id = :node",

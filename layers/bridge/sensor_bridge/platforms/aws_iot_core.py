@@ -133,6 +133,7 @@ class AwsIotCore:
                     platform=self.name,
                     device_id=message.thingName,  # unique per account and region, as is the source
                     lifecycle=lifecycle,
+                    announced=True,
                     event_id=f"aws-iot:{message.eventId}" if message.eventId else None,
                     name=message.thingName,
                     model=message.thingTypeName or None,

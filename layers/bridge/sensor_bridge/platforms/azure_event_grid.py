@@ -142,6 +142,7 @@ class AzureEventGrid:
             # Device ids are unique within a hub; the hub name keeps two hubs on one source apart.
             device_id=f"{data.hubName}/{data.deviceId}",
             lifecycle=lifecycle,
+            announced=True,
             event_id=f"eventgrid:{event_id}",  # Event Grid redelivers with the same id
             name=data.deviceId,
             model=twin.modelId or None,

@@ -60,6 +60,7 @@ class Particle(WithoutHandshake):
                     name=device,  # the webhook carries no device name
                     model=f"product-{message.PRODUCT_ID}" if message.PRODUCT_ID else None,
                     occurred_at=iso_instant(message.published_at),
+                    partial=True,  # only a template that adds PRODUCT_ID tells the model
                 )
             ]
         )

@@ -66,6 +66,7 @@ class StandardWebhooks(WithoutHandshake):
                     platform=self.name,
                     device_id=device_id,
                     lifecycle=lifecycle,
+                    announced=True,
                     # webhook-id is unique per sender only, so it is scoped by the source.
                     event_id=f"standard-webhooks:{source_name}:{webhook_id}" if webhook_id else None,
                     name=_text(body, mapping.name),

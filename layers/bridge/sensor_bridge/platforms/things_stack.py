@@ -104,6 +104,7 @@ class ThingsStack(WithoutHandshake):
             attributes=attributes,
             location=_user_location(uplink),
             occurred_at=iso_instant(message.received_at),
+            partial=True,  # joins carry no model or location; uplinks only what is set
         )
 
 
