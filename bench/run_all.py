@@ -30,7 +30,8 @@ def table() -> str:
         f"| one sample | Python {latency['python']} |"
     )
     rows.append(
-        f"| webhook, new device (claim, write-ahead mark, API call, record) | {new['p50']} ms | p99 {new['p99']} ms "
+        "| webhook, new device (claim, write-ahead mark, API call, record) "
+        f"| {new['p50']} ms | p99 {new['p99']} ms "
         f"| local stack over loopback, {latency['devices']} devices, Python {latency['python']} |"
     )
     rows.append(
