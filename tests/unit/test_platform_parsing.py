@@ -76,7 +76,12 @@ def test_a_body_nested_past_the_interpreter_stack_is_a_400_not_a_recursion_error
     with pytest.raises(RequestError) as caught:
         json_body(json_request(raw))
     assert (caught.value.status, caught.value.code) == (400, "InvalidPayload")
-    assert "nests deeper" in caught.value.message
+    # Unclosed, so not JSON either: which of the two the parser notices first depends on the
+    # interpreter (3.11 overflows its stack, 3.13 reaches the end of the body).
+    assert caught.value.message in {
+        "the body is not valid JSON",
+        f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels",
+    }
 
 
 def test_well_formed_json_nested_past_the_limit_is_refused_and_at_the_limit_is_read() -> None:
