@@ -13,12 +13,21 @@ export PYTHONPATH := layers/bridge:functions/webhook:functions/retry:.
 # The tools check the template here; they have no business calling home.
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: run serve test unit lint typecheck template-checks sam-build bench clean
+.PHONY: run serve test test-py313 unit lint typecheck template-checks sam-build bench clean
 
 $(VENV)/.installed: requirements-dev.txt layers/bridge/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# The Lambda runtime's Python, for the test suite's second run (the first runs on $(PYTHON)).
+VENV313 := .venv-py313
+$(VENV313)/.installed: requirements-dev.txt layers/bridge/requirements.txt
+	@test -n "$(PY313)" || { echo "python3.13 not found (set PY313=/path/to/python3.13)"; exit 1; }
+	$(PY313) -m venv $(VENV313)
+	$(VENV313)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV313)/bin/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
 $(SAM_VENV)/.installed: requirements-sam.txt
@@ -41,9 +50,14 @@ run: $(VENV)/.installed
 serve: $(VENV)/.installed
 	$(PY) -m local.stack serve
 
-## test: lint, types, the four template checks, then the whole test suite
+## test: lint, types, the four template checks, then the whole test suite on both Pythons
 test: lint typecheck template-checks sam-build
 	$(PY) -m pytest
+	$(MAKE) --no-print-directory test-py313
+
+## test-py313: the test suite on python3.13, the Lambda runtime's version
+test-py313: $(VENV313)/.installed
+	$(VENV313)/bin/python -m pytest -q
 
 unit: $(VENV)/.installed
 	$(PY) -m pytest tests/unit
@@ -68,4 +82,4 @@ bench: $(VENV)/.installed
 	$(PY) -m bench.run_all
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV313) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
