@@ -66,19 +66,25 @@ class Gateway:
     def invoke(
         self, method: str, raw_path: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
-        parts = urlsplit(raw_path)
-        for route, handler in self.routes:
-            params = route.match(method, parts.path)
-            if params is None:
-                continue
-            event = http_api_event(
-                method, route.route_key, parts.path, params, headers, dict(parse_qsl(parts.query)), body
-            )
-            with self._lock:
-                result = handler(event, LambdaContext(route.function))
-            return _from_lambda_result(result)
-        # API Gateway's own answer for a route that is not declared.
-        return 404, {"Content-Type": "application/json"}, b'{"message":"Not Found"}'
+        with self._lock:
+            return route_request(self.routes, method, raw_path, headers, body)
+
+
+def route_request(
+    routes: list[tuple[Route, Handler]], method: str, raw_path: str, headers: dict[str, str], body: bytes
+) -> tuple[int, dict[str, str], bytes]:
+    """What API Gateway does with one request: find the route, invoke its function with a v2 event."""
+    parts = urlsplit(raw_path)
+    for route, handler in routes:
+        params = route.match(method, parts.path)
+        if params is None:
+            continue
+        event = http_api_event(
+            method, route.route_key, parts.path, params, headers, dict(parse_qsl(parts.query)), body
+        )
+        return _from_lambda_result(handler(event, LambdaContext(route.function)))
+    # API Gateway's own answer for a route that is not declared.
+    return 404, {"Content-Type": "application/json"}, b'{"message":"Not Found"}'
 
 
 def _from_lambda_result(result: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:

@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 
 from local import virtual_time
-from local.gateway import Gateway, decode_json
+from local.gateway import Gateway, decode_json, route_request
 from local.lambda_runtime import cold_start
 from local.poller import RetryPoller
 from local.provision import LOCAL_WEBHOOK_SECRETS, Resources, bridge_environment, provision
@@ -146,9 +146,9 @@ class LocalStack:
         headers: dict[str, str] | None = None,
         body: bytes = b"",
     ) -> tuple[int, dict[str, str], Any]:
-        """One request through the gateway's routing to the real handler (in-process)."""
-        gateway = self.gateway or Gateway(self._routes)
-        status, answer_headers, payload = gateway.invoke(method, path, headers or {}, body)
+        """One request through API Gateway's routing to the real handler, in-process. Concurrent
+        calls run concurrently, as concurrent Lambda invocations do."""
+        status, answer_headers, payload = route_request(self._routes, method, path, headers or {}, body)
         return status, answer_headers, decode_json(payload)
 
     def drain(self, **kwargs: Any) -> None:

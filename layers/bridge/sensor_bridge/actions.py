@@ -83,6 +83,3 @@ def _ids(outcome: Integrated) -> dict[str, Any] | None:
         "node": integration.node.id if integration.node else None,
         "devices": [{"id": d.device.id, "sensors": [s.id for s in d.sensors]} for d in integration.devices],
     }
-
-
-__all__ = ["Result", "Retryable", "act_on"]

@@ -61,14 +61,6 @@ def process_batch(messages: Sequence[tuple[str, str]], context: HasRemainingTime
     return answers
 
 
-def process_message(body: str) -> Result:
-    """Deliver one message (a batch of one). Raises to leave it on the queue for SQS to retry."""
-    answer = process_batch([("message", body)])["message"]
-    if isinstance(answer, Exception):
-        raise answer
-    return answer
-
-
 def _wait_longer(work: WorkItem) -> WorkItem | Result:
     """The work if it is due now; else it goes back on the queue for another hop (no call, no attempt)."""
     if work.parked_reason is not None:
