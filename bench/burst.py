@@ -16,7 +16,7 @@ from bench.common import write
 from bench.webhook_latency import join_accept
 from local import virtual_time
 from local.stack import LocalStack, logs_to
-from sensor_bridge.profiles import device_ref_id
+from sensor_bridge.model.profiles import device_ref_id
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,16 +8,12 @@ from __future__ import annotations
 
 from aws_lambda_powertools.utilities import parameters
 
-from sensor_bridge import (
-    aws_clients,
-    bridge,
-    config_source,
-    idempotency,
-    rate_gate,
-    secret_store,
-    settings,
-    tokens,
-)
+from sensor_bridge.inbound import idempotency
+from sensor_bridge.inbound import receive as bridge
+from sensor_bridge.runtime import settings
+from sensor_bridge.sensor_data import rate_gate, tokens
+from sensor_bridge.store import aws_clients, config_source
+from sensor_bridge.store import secrets as secret_store
 
 
 def cold_start() -> None:

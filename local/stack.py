@@ -35,8 +35,8 @@ from local.poller import RetryPoller
 from local.provision import LOCAL_WEBHOOK_SECRETS, Resources, bridge_environment, provision
 from local.simulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SensorDataSimulator
 from local.template_routes import ROOT, functions, http_routes, import_handler, load_template, sqs_consumer
-from sensor_bridge import clock
-from sensor_bridge.profiles import device_ref_id
+from sensor_bridge.model.profiles import device_ref_id
+from sensor_bridge.runtime import clock
 
 EVENTS_DIR = ROOT / "events"
 LOCAL_AWS = {
@@ -242,8 +242,8 @@ def signed_now(headers: dict[str, str], body: bytes, source: str) -> dict[str, s
     a sample whose source has no demo secret goes out exactly as recorded."""
     from standardwebhooks.webhooks import Webhook
 
-    from sensor_bridge.config import StandardWebhooksAuth
-    from sensor_bridge.config_source import current_config
+    from sensor_bridge.model.config import StandardWebhooksAuth
+    from sensor_bridge.store.config_source import current_config
 
     if "webhook-signature" not in headers or "webhook-id" not in headers:
         return headers
@@ -265,7 +265,7 @@ LOG_FILE = ROOT / ".local-stack.log"
 def logs_to(path: Path) -> Iterator[None]:
     """Send the functions' JSON logs and EMF metrics (stdout in Lambda) and moto's access log to
     a file, so the terminal shows the story, not the noise."""
-    from sensor_bridge.observability import logger
+    from sensor_bridge.runtime.observability import logger
 
     with path.open("w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
         handler = logger.registered_handler

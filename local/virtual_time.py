@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sensor_bridge import clock
+from sensor_bridge.runtime import clock
 
 _installed = False
 

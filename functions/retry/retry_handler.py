@@ -13,8 +13,8 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sensor_bridge.observability import logger, metrics, tracer
-from sensor_bridge.retry_worker import Answers, process_batch
+from sensor_bridge.retry.worker import Answers, process_batch
+from sensor_bridge.runtime.observability import logger, metrics, tracer
 
 processor = BatchProcessor(event_type=EventType.SQS)
 

@@ -9,11 +9,11 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sensor_bridge.bridge import receive
-from sensor_bridge.idempotency import register_lambda_context
-from sensor_bridge.observability import logger, metrics, tracer
-from sensor_bridge.replies import HttpReply
-from sensor_bridge.webhook_request import WebhookRequest
+from sensor_bridge.inbound.idempotency import register_lambda_context
+from sensor_bridge.inbound.receive import receive
+from sensor_bridge.model.replies import HttpReply
+from sensor_bridge.model.request import WebhookRequest
+from sensor_bridge.runtime.observability import logger, metrics, tracer
 
 app = APIGatewayHttpResolver()
 

@@ -21,9 +21,9 @@ import yaml
 
 from local.lambda_runtime import cold_start
 from local.stack import LocalStack
-from sensor_bridge import registry
-from sensor_bridge.config import DEFAULT_CONFIG_FILE
-from sensor_bridge.profiles import device_ref_id
+from sensor_bridge.model.config import DEFAULT_CONFIG_FILE
+from sensor_bridge.model.profiles import device_ref_id
+from sensor_bridge.store import registry
 from tests.conftest import load_event
 from tests.e2e.test_delivery_scenarios import (
     APP,
@@ -119,7 +119,7 @@ def test_crash_after_the_apis_200_then_a_resent_join_creates_no_second_device(
             raise RuntimeError("the Lambda was killed before the registry write")
         real_record(*args, **kwargs)
 
-    monkeypatch.setattr("sensor_bridge.registry.record_integrated", dies_once)
+    monkeypatch.setattr("sensor_bridge.store.registry.record_integrated", dies_once)
 
     try:
         status, _ = stack.post_event(tts_event(session_key="first-join"))

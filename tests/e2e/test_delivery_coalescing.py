@@ -12,9 +12,9 @@ import yaml
 
 from local.lambda_runtime import cold_start
 from local.stack import LocalStack
-from sensor_bridge import registry
-from sensor_bridge.config import DEFAULT_CONFIG_FILE
-from sensor_bridge.rate_gate import HELD_BACK
+from sensor_bridge.model.config import DEFAULT_CONFIG_FILE
+from sensor_bridge.sensor_data.rate_gate import HELD_BACK
+from sensor_bridge.store import registry
 from tests.e2e.test_delivery_scenarios import (
     APP,
     SOURCE,
@@ -161,7 +161,7 @@ def test_422_inside_a_coalesced_call_parks_only_the_bad_device(
 def test_a_bad_message_fails_alone_and_the_rest_of_the_batch_is_delivered(
     stack: LocalStack, ledger: Ledger
 ) -> None:
-    from sensor_bridge.aws_clients import sqs
+    from sensor_bridge.store.aws_clients import sqs
 
     with_node(ledger)
     devices = ["gauge-a", "gauge-b"]

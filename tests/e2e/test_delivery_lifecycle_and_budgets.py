@@ -14,9 +14,9 @@ import retry_handler
 import webhook_handler
 from local.apigw import LambdaContext, sqs_event
 from local.stack import LocalStack
-from sensor_bridge.budget import BUDGET_SPENT
-from sensor_bridge.profiles import device_ref_id
-from sensor_bridge.rate_gate import HELD_BACK
+from sensor_bridge.model.profiles import device_ref_id
+from sensor_bridge.runtime.budget import BUDGET_SPENT
+from sensor_bridge.sensor_data.rate_gate import HELD_BACK
 from tests.conftest import load_event
 
 AWS_SOURCE = "aws-iot-demo"

@@ -17,9 +17,9 @@ import pytest
 
 from local.lambda_runtime import cold_start
 from local.stack import LocalStack
-from sensor_bridge import registry
-from sensor_bridge.delivery import IN_FLIGHT
-from sensor_bridge.profiles import device_ref_id
+from sensor_bridge.delivery.deliver import IN_FLIGHT
+from sensor_bridge.model.profiles import device_ref_id
+from sensor_bridge.store import registry
 from tests.conftest import load_event
 
 SOURCE = "ttn-demo"
@@ -222,9 +222,9 @@ def test_renamed_device_becomes_one_update_and_keeps_its_ids(stack: LocalStack, 
     """TTS names a device by its id; a platform that renames one reaches the bridge as a changed
     DeviceEvent, which is what goes on the queue: deliver the renamed event through the retry
     function."""
-    from sensor_bridge.device_event import DeviceEvent
-    from sensor_bridge.retry_queue import schedule
-    from sensor_bridge.work import WorkItem
+    from sensor_bridge.model.device_event import DeviceEvent
+    from sensor_bridge.model.work import WorkItem
+    from sensor_bridge.retry.queue import schedule
 
     status, first = ledger.post(tts_event())
     assert status == 200
@@ -323,7 +323,7 @@ def test_server_error_then_success_is_delivered_by_the_retry_function(
 def test_persistent_server_errors_dead_letter_after_the_maximum_attempts_with_the_error(
     stack: LocalStack, ledger: Ledger
 ) -> None:
-    from sensor_bridge.settings import settings
+    from sensor_bridge.runtime.settings import settings
 
     with_node(ledger)
     assert stack.simulator is not None

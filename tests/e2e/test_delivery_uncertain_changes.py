@@ -13,9 +13,9 @@ import yaml
 
 from local.lambda_runtime import cold_start
 from local.stack import LocalStack
-from sensor_bridge import registry
-from sensor_bridge.config import DEFAULT_CONFIG_FILE
-from sensor_bridge.profiles import device_ref_id
+from sensor_bridge.model.config import DEFAULT_CONFIG_FILE
+from sensor_bridge.model.profiles import device_ref_id
+from sensor_bridge.store import registry
 from tests.conftest import load_event
 from tests.e2e.test_delivery_scenarios import changes, ref, tts_event
 

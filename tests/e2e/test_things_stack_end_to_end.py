@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from local.stack import LocalStack
-from sensor_bridge.profiles import device_ref_id
+from sensor_bridge.model.profiles import device_ref_id
 from tests.conftest import load_event
 
 

@@ -7,8 +7,8 @@ import pytest
 
 from local.lambda_runtime import cold_start
 from local.stack import LocalStack
-from sensor_bridge.config import ConfigError
-from sensor_bridge.config_source import current_config
+from sensor_bridge.model.config import ConfigError
+from sensor_bridge.store.config_source import current_config
 from tests.conftest import load_event
 
 PARAMETER = "/sensor-bridge/config"

@@ -13,7 +13,7 @@ from local.apigw import LambdaContext
 from local.provision import LOCAL_WEBHOOK_SECRETS
 from local.simulator import DEMO_CLIENT_SECRET
 from local.stack import LocalStack
-from sensor_bridge.observability import logger
+from sensor_bridge.runtime.observability import logger
 from tests.conftest import load_event
 
 

@@ -11,8 +11,9 @@ import httpx
 import pytest
 
 from local.stack import LocalStack
-from sensor_bridge import config_source, http_client
-from sensor_bridge.profiles import device_ref_id
+from sensor_bridge.model.profiles import device_ref_id
+from sensor_bridge.runtime import http as http_client
+from sensor_bridge.store import config_source
 from tests.conftest import event_body, load_event
 
 SOURCE = "aws-iot-demo"
@@ -53,7 +54,7 @@ def fetched(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[httpx.Request]]:
     real_client = httpx.Client
     # Every client http_client() builds talks to the mock: the shared one is built afresh below.
     monkeypatch.setattr(
-        "sensor_bridge.http_client.httpx.Client",
+        "sensor_bridge.runtime.http.httpx.Client",
         lambda **kw: real_client(**kw, transport=httpx.MockTransport(answer)),
     )
     http_client.http_client.cache_clear()
@@ -72,7 +73,7 @@ def confirming_source(stack: LocalStack, tmp_path: Path, monkeypatch: pytest.Mon
     path = tmp_path / "bridge.yaml"
     path.write_text(shipped.replace("sources:\n", "sources:\n" + extra, 1), encoding="utf-8")
     monkeypatch.setenv("BRIDGE_CONFIG_FILE", str(path))
-    from sensor_bridge.settings import settings
+    from sensor_bridge.runtime.settings import settings
 
     settings.cache_clear()
     config_source.current_config.cache_clear()
@@ -120,7 +121,7 @@ def test_destination_confirmation_refused_by_aws_is_a_502(
 ) -> None:
     real_client = httpx.Client
     monkeypatch.setattr(
-        "sensor_bridge.http_client.httpx.Client",
+        "sensor_bridge.runtime.http.httpx.Client",
         lambda **kw: real_client(**kw, transport=httpx.MockTransport(lambda r: httpx.Response(403))),
     )
     http_client.http_client.cache_clear()

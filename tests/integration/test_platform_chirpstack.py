@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from local.stack import LocalStack
-from sensor_bridge.profiles import device_ref_id
+from sensor_bridge.model.profiles import device_ref_id
 from tests.conftest import load_event
 
 SOURCE = "chirpstack-demo"

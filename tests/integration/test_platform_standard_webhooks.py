@@ -11,7 +11,7 @@ from standardwebhooks.webhooks import Webhook
 
 from local.provision import LOCAL_WEBHOOK_SECRETS
 from local.stack import LocalStack
-from sensor_bridge.profiles import device_ref_id
+from sensor_bridge.model.profiles import device_ref_id
 from tests.conftest import event_body, load_event
 
 SOURCE = "generic-demo"

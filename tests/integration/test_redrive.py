@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from local.stack import LocalStack
-from sensor_bridge import redrive
-from sensor_bridge.aws_clients import sqs
-from sensor_bridge.device_event import DeviceEvent
-from sensor_bridge.work import WorkItem
+from sensor_bridge.model.device_event import DeviceEvent
+from sensor_bridge.model.work import WorkItem
+from sensor_bridge.retry import redrive
+from sensor_bridge.store.aws_clients import sqs
 from tests.conftest import ROOT
 from tests.e2e.test_delivery_scenarios import APP, Ledger, changes, ref, tts_event, with_node
 
@@ -150,7 +150,7 @@ class _MoveTaskSqs:
 def test_move_uses_start_message_move_task_where_the_endpoint_has_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from sensor_bridge import settings
+    from sensor_bridge.runtime import settings
 
     monkeypatch.setenv("RETRY_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/123456789012/sb-retry")
     monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/123456789012/sb-dlq")

@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from sensor_bridge import auth
-from sensor_bridge.config import BasicAuth, HeaderAuth, QueryAuth, Source, StandardWebhooksAuth
-from sensor_bridge.replies import RequestError
-from sensor_bridge.secret_store import SecretUnavailable
-from sensor_bridge.webhook_request import WebhookRequest
+from sensor_bridge.inbound.auth import authenticate as auth
+from sensor_bridge.model.config import BasicAuth, HeaderAuth, QueryAuth, Source, StandardWebhooksAuth
+from sensor_bridge.model.replies import RequestError
+from sensor_bridge.model.request import WebhookRequest
+from sensor_bridge.store.secrets import SecretUnavailable
 
 SECRETS = {"token": "s3cret-token", "pw": "pa:ss", "signing": "whsec_" + base64.b64encode(b"k" * 24).decode()}
 

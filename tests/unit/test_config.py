@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sensor_bridge.config import PLATFORMS, ConfigError, load_config_file, parse_config
+from sensor_bridge.model.config import PLATFORMS, ConfigError, load_config_file, parse_config
 
 SHIPPED = Path(__file__).resolve().parents[2] / "config" / "bridge.yaml"
 PROFILE = """

@@ -7,7 +7,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from sensor_bridge.contract import ErrorResponse, IntegrationRequest, IntegrationResponse
+from sensor_bridge.model.contract import ErrorResponse, IntegrationRequest, IntegrationResponse
 from tests.conftest import DATA
 
 

@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 
-from sensor_bridge.config import Source, load_config_file
-from sensor_bridge.device_event import DeviceEvent, Lifecycle, Location
+from sensor_bridge.model.config import Source, load_config_file
+from sensor_bridge.model.device_event import DeviceEvent, Lifecycle, Location
+from sensor_bridge.model.replies import RequestError
+from sensor_bridge.model.request import WebhookRequest
 from sensor_bridge.platforms import platform_for
 from sensor_bridge.platforms.base import (
     MAX_JSON_DEPTH,
@@ -25,8 +27,6 @@ from sensor_bridge.platforms.base import (
     iso_instant,
     json_body,
 )
-from sensor_bridge.replies import RequestError
-from sensor_bridge.webhook_request import WebhookRequest
 from tests.conftest import event_body, load_event
 
 SHIPPED = Path(__file__).resolve().parents[2] / "config" / "bridge.yaml"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from sensor_bridge.config import load_config_file
-from sensor_bridge.device_event import DeviceEvent, Location
-from sensor_bridge.profiles import describe_device, device_ref_id, select_profile
+from sensor_bridge.model.config import load_config_file
+from sensor_bridge.model.device_event import DeviceEvent, Location
+from sensor_bridge.model.profiles import describe_device, device_ref_id, select_profile
 
 CONFIG = load_config_file(Path(__file__).resolve().parents[2] / "config" / "bridge.yaml")
 

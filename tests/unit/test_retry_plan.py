@@ -8,8 +8,8 @@ from email.utils import format_datetime
 
 import pytest
 
-from sensor_bridge.outcomes import RateLimited, Retryable
-from sensor_bridge.retry_plan import (
+from sensor_bridge.model.outcomes import RateLimited, Retryable
+from sensor_bridge.retry.plan import (
     BACKOFF_CAP_SECONDS,
     RETRY_AFTER_JITTER_SECONDS,
     SQS_MAX_DELAY_SECONDS,
@@ -76,7 +76,7 @@ def test_waits_over_900_seconds_go_in_hops_never_shortened(wait: int, delay: int
 
 
 def test_retry_after_beyond_half_a_day_is_unusable_and_falls_to_the_backoff() -> None:
-    from sensor_bridge.retry_plan import MAX_RETRY_AFTER_SECONDS
+    from sensor_bridge.retry.plan import MAX_RETRY_AFTER_SECONDS
 
     now = datetime(2026, 11, 28, tzinfo=UTC)
     assert parse_retry_after(str(MAX_RETRY_AFTER_SECONDS), now) == MAX_RETRY_AFTER_SECONDS
@@ -85,8 +85,8 @@ def test_retry_after_beyond_half_a_day_is_unusable_and_falls_to_the_backoff() ->
 
 
 def test_rate_gate_holds_calls_for_at_most_an_hour_after_one_429() -> None:
-    from sensor_bridge import rate_gate
-    from sensor_bridge.outcomes import RateLimited
+    from sensor_bridge.model.outcomes import RateLimited
+    from sensor_bridge.sensor_data import rate_gate
 
     rate_gate.reset()
     try:

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from sensor_bridge import aws_clients, secret_store
-from sensor_bridge.secret_store import SecretUnavailable, get_json_secret
-from sensor_bridge.settings import settings
+from sensor_bridge.runtime.settings import settings
+from sensor_bridge.store import aws_clients
+from sensor_bridge.store import secrets as secret_store
+from sensor_bridge.store.secrets import SecretUnavailable, get_json_secret
 
 
 @pytest.fixture(autouse=True)

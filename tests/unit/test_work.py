@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from sensor_bridge.device_event import DeviceEvent, Lifecycle, Location
-from sensor_bridge.work import WorkItem
+from sensor_bridge.model.device_event import DeviceEvent, Lifecycle, Location
+from sensor_bridge.model.work import WorkItem
 
 EVENT = DeviceEvent(
     source="ttn-demo",

@@ -16,13 +16,13 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from sensor_bridge.config import Source
-from sensor_bridge.device_event import DeviceEvent, Lifecycle, Location
-from sensor_bridge.http_client import http_client
-from sensor_bridge.observability import logger
+from sensor_bridge.model.config import Source
+from sensor_bridge.model.device_event import DeviceEvent, Lifecycle, Location
+from sensor_bridge.model.replies import HttpReply, RequestError, bad_request
+from sensor_bridge.model.request import WebhookRequest
 from sensor_bridge.platforms.base import ParseResult, epoch_instant, json_body, location, validate
-from sensor_bridge.replies import HttpReply, RequestError, bad_request
-from sensor_bridge.webhook_request import WebhookRequest
+from sensor_bridge.runtime.http import http_client
+from sensor_bridge.runtime.observability import logger
 
 MESSAGE_TYPE_HEADER = "x-amz-rules-engine-message-type"
 CONFIRMATION = "DestinationConfirmation"

@@ -17,11 +17,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sensor_bridge.config import Source
-from sensor_bridge.device_event import DeviceEvent, Lifecycle, Location
+from sensor_bridge.model.config import Source
+from sensor_bridge.model.device_event import DeviceEvent, Lifecycle, Location
+from sensor_bridge.model.replies import HttpReply, bad_request
+from sensor_bridge.model.request import WebhookRequest
 from sensor_bridge.platforms.base import ParseResult, iso_instant, json_body, location, validate
-from sensor_bridge.replies import HttpReply, bad_request
-from sensor_bridge.webhook_request import WebhookRequest
 
 VALIDATION = "Microsoft.EventGrid.SubscriptionValidationEvent"
 LIFECYCLE = {

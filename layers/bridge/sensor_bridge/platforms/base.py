@@ -12,10 +12,10 @@ from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ValidationError
 
-from sensor_bridge.config import Source
-from sensor_bridge.device_event import DeviceEvent, Location
-from sensor_bridge.replies import HttpReply, bad_request, unsupported_media
-from sensor_bridge.webhook_request import WebhookRequest
+from sensor_bridge.model.config import Source
+from sensor_bridge.model.device_event import DeviceEvent, Location
+from sensor_bridge.model.replies import HttpReply, bad_request, unsupported_media
+from sensor_bridge.model.request import WebhookRequest
 
 M = TypeVar("M", bound=BaseModel)
 

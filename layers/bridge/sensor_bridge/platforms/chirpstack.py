@@ -11,11 +11,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sensor_bridge.config import Source
-from sensor_bridge.device_event import DeviceEvent, Lifecycle
+from sensor_bridge.model.config import Source
+from sensor_bridge.model.device_event import DeviceEvent, Lifecycle
+from sensor_bridge.model.replies import bad_request, unsupported_media
+from sensor_bridge.model.request import WebhookRequest
 from sensor_bridge.platforms.base import ParseResult, WithoutHandshake, iso_instant, json_body, validate
-from sensor_bridge.replies import bad_request, unsupported_media
-from sensor_bridge.webhook_request import WebhookRequest
 
 DEVICE_EVENTS = ("join", "up")
 

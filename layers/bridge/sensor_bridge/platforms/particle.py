@@ -13,8 +13,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sensor_bridge.config import Source
-from sensor_bridge.device_event import DeviceEvent, Lifecycle
+from sensor_bridge.model.config import Source
+from sensor_bridge.model.device_event import DeviceEvent, Lifecycle
+from sensor_bridge.model.replies import unsupported_media
+from sensor_bridge.model.request import WebhookRequest
 from sensor_bridge.platforms.base import (
     ParseResult,
     WithoutHandshake,
@@ -23,8 +25,6 @@ from sensor_bridge.platforms.base import (
     json_body,
     validate,
 )
-from sensor_bridge.replies import unsupported_media
-from sensor_bridge.webhook_request import WebhookRequest
 
 STATUS_EVENT = "spark/status"
 

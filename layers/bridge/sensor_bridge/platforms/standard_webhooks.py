@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sensor_bridge.config import FieldMapping, Source
-from sensor_bridge.device_event import DeviceEvent, Lifecycle, Location
+from sensor_bridge.model.config import FieldMapping, Source
+from sensor_bridge.model.device_event import DeviceEvent, Lifecycle, Location
+from sensor_bridge.model.replies import bad_request
+from sensor_bridge.model.request import WebhookRequest
 from sensor_bridge.platforms.base import ParseResult, WithoutHandshake, instant, json_body, location
-from sensor_bridge.replies import bad_request
-from sensor_bridge.webhook_request import WebhookRequest
 
 _MISSING = object()
 

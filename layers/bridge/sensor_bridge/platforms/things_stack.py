@@ -10,8 +10,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sensor_bridge.config import Source
-from sensor_bridge.device_event import DeviceEvent, Lifecycle, Location
+from sensor_bridge.model.config import Source
+from sensor_bridge.model.device_event import DeviceEvent, Lifecycle, Location
+from sensor_bridge.model.request import WebhookRequest
 from sensor_bridge.platforms.base import (
     ParseResult,
     WithoutHandshake,
@@ -20,7 +21,6 @@ from sensor_bridge.platforms.base import (
     location,
     validate,
 )
-from sensor_bridge.webhook_request import WebhookRequest
 
 
 class _Loose(BaseModel):

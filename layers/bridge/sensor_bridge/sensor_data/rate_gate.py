@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import threading
 
-from sensor_bridge import clock
-from sensor_bridge.outcomes import Outcome, RateLimited
+from sensor_bridge.model.outcomes import Outcome, RateLimited
+from sensor_bridge.runtime import clock
 
 HELD_BACK = "held back: the API asked to wait (Retry-After)"
 # The gate holds this process's calls for at most this long after one 429: the API's longest

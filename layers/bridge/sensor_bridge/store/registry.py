@@ -11,9 +11,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sensor_bridge import clock
-from sensor_bridge.aws_clients import dynamodb
-from sensor_bridge.settings import settings
+from sensor_bridge.runtime import clock
+from sensor_bridge.runtime.settings import settings
+from sensor_bridge.store.aws_clients import dynamodb
 
 LEASE_SECONDS = 120  # longer than any single API call (the retry function's budget is 20 s)
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import httpx
 
-from sensor_bridge.http_client import http_client
-from sensor_bridge.secret_store import get_json_secret
-from sensor_bridge.settings import settings
+from sensor_bridge.runtime.http import http_client
+from sensor_bridge.runtime.settings import settings
+from sensor_bridge.store.secrets import get_json_secret
 
 DEFAULT_SCOPE = "itwin-platform"
 # Refresh this long before expiry so a token never expires between our check and the API's.

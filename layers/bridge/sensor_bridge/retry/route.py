@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sensor_bridge.observability import Metric, count, logger
-from sensor_bridge.outcomes import Integrated, Outcome, Parked, RateLimited, Removed, Retryable
-from sensor_bridge.rate_gate import HELD_BACK
-from sensor_bridge.retry_plan import wait_seconds
-from sensor_bridge.retry_queue import dead_letter, schedule
-from sensor_bridge.settings import settings
-from sensor_bridge.work import WorkItem
+from sensor_bridge.model.outcomes import Integrated, Outcome, Parked, RateLimited, Removed, Retryable
+from sensor_bridge.model.work import WorkItem
+from sensor_bridge.retry.plan import wait_seconds
+from sensor_bridge.retry.queue import dead_letter, schedule
+from sensor_bridge.runtime.observability import Metric, count, logger
+from sensor_bridge.runtime.settings import settings
+from sensor_bridge.sensor_data.rate_gate import HELD_BACK
 
 Status = Literal["integrated", "unchanged", "removed", "queued", "parked"]
 

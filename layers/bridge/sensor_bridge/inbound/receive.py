@@ -5,20 +5,20 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from sensor_bridge.actions import act_on
-from sensor_bridge.auth import authenticate
-from sensor_bridge.budget import Budget, HasRemainingTime
-from sensor_bridge.config_source import current_config
-from sensor_bridge.delivery import deliver
-from sensor_bridge.device_event import DeviceEvent
-from sensor_bridge.idempotency import Handler, once_per_event
-from sensor_bridge.observability import Metric, count, logger
+from sensor_bridge.delivery.deliver import deliver
+from sensor_bridge.inbound.auth.authenticate import authenticate
+from sensor_bridge.inbound.idempotency import Handler, once_per_event
+from sensor_bridge.model.device_event import DeviceEvent
+from sensor_bridge.model.replies import HttpReply, RequestError, error_reply
+from sensor_bridge.model.request import WebhookRequest
+from sensor_bridge.model.work import WorkItem
 from sensor_bridge.platforms import platform_for
-from sensor_bridge.replies import HttpReply, RequestError, error_reply
-from sensor_bridge.retry_queue import NotPersisted
-from sensor_bridge.settings import settings
-from sensor_bridge.webhook_request import WebhookRequest
-from sensor_bridge.work import WorkItem
+from sensor_bridge.retry.queue import NotPersisted
+from sensor_bridge.retry.route import act_on
+from sensor_bridge.runtime.budget import Budget, HasRemainingTime
+from sensor_bridge.runtime.observability import Metric, count, logger
+from sensor_bridge.runtime.settings import settings
+from sensor_bridge.store.config_source import current_config
 
 
 def receive(request: WebhookRequest, context: HasRemainingTime | None = None) -> HttpReply:

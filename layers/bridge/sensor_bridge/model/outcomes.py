@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sensor_bridge.contract import IntegrationResponse
+from sensor_bridge.model.contract import IntegrationResponse
 
 
 @dataclass(frozen=True)

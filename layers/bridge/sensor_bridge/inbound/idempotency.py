@@ -11,9 +11,9 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from sensor_bridge.aws_clients import client_config
-from sensor_bridge.replies import RequestError
-from sensor_bridge.settings import settings
+from sensor_bridge.model.replies import RequestError
+from sensor_bridge.runtime.settings import settings
+from sensor_bridge.store.aws_clients import client_config
 
 RECORD_TTL_SECONDS = 24 * 3600  # longer than any platform's own redelivery window (Event Grid: 24 h)
 

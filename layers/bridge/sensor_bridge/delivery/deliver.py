@@ -19,11 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sensor_bridge import rate_gate, registry
-from sensor_bridge.api_client import TokenRejected, post_integration
-from sensor_bridge.budget import BUDGET_SPENT, Budget
-from sensor_bridge.config import BridgeConfig, Source
-from sensor_bridge.contract import (
+from sensor_bridge.model.config import BridgeConfig, Source
+from sensor_bridge.model.contract import (
     NAME,
     DeviceChange,
     Integration,
@@ -31,14 +28,18 @@ from sensor_bridge.contract import (
     IntegrationResponse,
     SensorChange,
 )
-from sensor_bridge.device_event import Lifecycle
-from sensor_bridge.observability import Metric, count, logger, tracer
-from sensor_bridge.outcomes import Integrated, Outcome, Parked, Removed, Retryable
-from sensor_bridge.profiles import DeviceSpec, describe_device, known_facts, with_known_facts
-from sensor_bridge.secret_store import SecretUnavailable
-from sensor_bridge.settings import settings
-from sensor_bridge.tokens import TokenUnavailable, token_provider
-from sensor_bridge.work import WorkItem
+from sensor_bridge.model.device_event import Lifecycle
+from sensor_bridge.model.outcomes import Integrated, Outcome, Parked, Removed, Retryable
+from sensor_bridge.model.profiles import DeviceSpec, describe_device, known_facts, with_known_facts
+from sensor_bridge.model.work import WorkItem
+from sensor_bridge.runtime.budget import BUDGET_SPENT, Budget
+from sensor_bridge.runtime.observability import Metric, count, logger, tracer
+from sensor_bridge.runtime.settings import settings
+from sensor_bridge.sensor_data import rate_gate
+from sensor_bridge.sensor_data.client import TokenRejected, post_integration
+from sensor_bridge.sensor_data.tokens import TokenUnavailable, token_provider
+from sensor_bridge.store import registry
+from sensor_bridge.store.secrets import SecretUnavailable
 
 IN_FLIGHT = "another delivery of this device is in progress"
 # Devices per integrate call when coalescing. The API documents no limit; a bounded call keeps a

@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 import httpx
 from pydantic import ValidationError
 
-from sensor_bridge import clock
-from sensor_bridge.contract import ErrorResponse, IntegrationRequest, IntegrationResponse
-from sensor_bridge.http_client import http_client
-from sensor_bridge.outcomes import Integrated, Outcome, Parked, RateLimited, Retryable
-from sensor_bridge.retry_plan import parse_retry_after
-from sensor_bridge.settings import settings
+from sensor_bridge.model.contract import ErrorResponse, IntegrationRequest, IntegrationResponse
+from sensor_bridge.model.outcomes import Integrated, Outcome, Parked, RateLimited, Retryable
+from sensor_bridge.retry.plan import parse_retry_after
+from sensor_bridge.runtime import clock
+from sensor_bridge.runtime.http import http_client
+from sensor_bridge.runtime.settings import settings
 
 ACCEPT = "application/vnd.bentley.itwin-platform.v1+json"
 

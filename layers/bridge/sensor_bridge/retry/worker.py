@@ -9,15 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from sensor_bridge import clock
-from sensor_bridge.actions import Result, act_on
-from sensor_bridge.budget import Budget, HasRemainingTime
-from sensor_bridge.config_source import current_config
-from sensor_bridge.delivery import deliver_many
-from sensor_bridge.observability import logger
-from sensor_bridge.retry_queue import schedule
-from sensor_bridge.settings import settings
-from sensor_bridge.work import WorkItem
+from sensor_bridge.delivery.deliver import deliver_many
+from sensor_bridge.model.work import WorkItem
+from sensor_bridge.retry.queue import schedule
+from sensor_bridge.retry.route import Result, act_on
+from sensor_bridge.runtime import clock
+from sensor_bridge.runtime.budget import Budget, HasRemainingTime
+from sensor_bridge.runtime.observability import logger
+from sensor_bridge.runtime.settings import settings
+from sensor_bridge.store.config_source import current_config
 
 # Per message id: its Result, or the exception that leaves it on the queue for SQS to retry.
 Answers = dict[str, Result | Exception]

@@ -6,10 +6,10 @@ import base64
 import binascii
 import hmac
 
-from sensor_bridge.config import BasicAuth, HeaderAuth, NoAuth, QueryAuth, Source, StandardWebhooksAuth
-from sensor_bridge.replies import RequestError
-from sensor_bridge.secret_store import SecretUnavailable, webhook_secret
-from sensor_bridge.webhook_request import WebhookRequest
+from sensor_bridge.model.config import BasicAuth, HeaderAuth, NoAuth, QueryAuth, Source, StandardWebhooksAuth
+from sensor_bridge.model.replies import RequestError
+from sensor_bridge.model.request import WebhookRequest
+from sensor_bridge.store.secrets import SecretUnavailable, webhook_secret
 
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="sensor-bridge"'}
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-from sensor_bridge.outcomes import RateLimited, Retryable
+from sensor_bridge.model.outcomes import RateLimited, Retryable
 
 SQS_MAX_DELAY_SECONDS = 900
 BACKOFF_BASE_SECONDS = 5.0

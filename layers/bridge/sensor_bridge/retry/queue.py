@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from sensor_bridge import clock
-from sensor_bridge.aws_clients import sqs
-from sensor_bridge.retry_plan import next_hop
-from sensor_bridge.settings import settings
-from sensor_bridge.work import WorkItem
+from sensor_bridge.model.work import WorkItem
+from sensor_bridge.retry.plan import next_hop
+from sensor_bridge.runtime import clock
+from sensor_bridge.runtime.settings import settings
+from sensor_bridge.store.aws_clients import sqs
 
 
 class NotPersisted(RuntimeError):

@@ -7,9 +7,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sensor_bridge.config import BridgeConfig, Profile, SensorSpec
-from sensor_bridge.contract import INTEGRATION_ID, LOCATION, NAME, NOTES
-from sensor_bridge.device_event import DeviceEvent
+from sensor_bridge.model.config import BridgeConfig, Profile, SensorSpec
+from sensor_bridge.model.contract import INTEGRATION_ID, LOCATION, NAME, NOTES
+from sensor_bridge.model.device_event import DeviceEvent
 
 
 def select_profile(config: BridgeConfig, event: DeviceEvent) -> Profile:

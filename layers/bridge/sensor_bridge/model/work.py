@@ -7,8 +7,8 @@ import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sensor_bridge import clock
-from sensor_bridge.device_event import DeviceEvent
+from sensor_bridge.model.device_event import DeviceEvent
+from sensor_bridge.runtime import clock
 
 WORK_VERSION = 1
 

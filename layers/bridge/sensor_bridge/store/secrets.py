@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from sensor_bridge.settings import settings
+from sensor_bridge.runtime.settings import settings
 
 
 class SecretUnavailable(RuntimeError):
@@ -21,7 +21,7 @@ def secrets_provider() -> Any:
     # Imported here: boto3 and the Parameters provider cost cold-start time.
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-    from sensor_bridge.aws_clients import client_config
+    from sensor_bridge.store.aws_clients import client_config
 
     return SecretsProvider(boto_config=client_config())
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from functools import cache
 
-from sensor_bridge.config import DEFAULT_CONFIG_FILE, BridgeConfig, load_config_file, parse_config
-from sensor_bridge.settings import settings
+from sensor_bridge.model.config import DEFAULT_CONFIG_FILE, BridgeConfig, load_config_file, parse_config
+from sensor_bridge.runtime.settings import settings
 
 
 @cache
@@ -15,7 +15,7 @@ def current_config() -> BridgeConfig:
     if s.config_parameter:
         from aws_lambda_powertools.utilities.parameters import SSMProvider
 
-        from sensor_bridge.aws_clients import client_config
+        from sensor_bridge.store.aws_clients import client_config
 
         text = SSMProvider(boto_config=client_config()).get(s.config_parameter)
         return parse_config(str(text), origin=f"ssm:{s.config_parameter}")
