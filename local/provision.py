@@ -25,6 +25,7 @@ LOCAL_WEBHOOK_SECRETS: dict[str, str] = {
 }
 MAX_RECEIVE_COUNT = 5
 RETRY_VISIBILITY_TIMEOUT = 360
+MAX_MESSAGE_SIZE = 262144  # bytes, as template.yaml's MaximumMessageSize
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,11 @@ def provision(
     dynamodb: Any = boto3.client("dynamodb")
     secrets: Any = boto3.client("secretsmanager")
 
-    dlq_url = sqs.create_queue(QueueName=f"{prefix}-dead-letter")["QueueUrl"]
+    # template.yaml states SQS's limit on both queues; moto's default is larger, and local runs
+    # must meet the real one.
+    dlq_url = sqs.create_queue(
+        QueueName=f"{prefix}-dead-letter", Attributes={"MaximumMessageSize": str(MAX_MESSAGE_SIZE)}
+    )["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
@@ -57,6 +62,7 @@ def provision(
         QueueName=f"{prefix}-retry",
         Attributes={
             "VisibilityTimeout": str(RETRY_VISIBILITY_TIMEOUT),
+            "MaximumMessageSize": str(MAX_MESSAGE_SIZE),
             "RedrivePolicy": json.dumps(
                 {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}
             ),
