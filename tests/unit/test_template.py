@@ -122,23 +122,49 @@ def test_queued_work_is_kept_for_14_days_and_parked_work_can_be_redriven(templat
 
     assert retry_queue["MessageRetentionPeriod"] == 14 * 24 * 3600
     assert dead_letters["MessageRetentionPeriod"] == 14 * 24 * 3600
-    assert dead_letters["RedriveAllowPolicy"]["redrivePermission"] in ("allowAll", "byQueue")
 
 
-def test_dead_letter_queue_admits_only_the_retry_queue_unless_that_is_a_circular_dependency(template):
+def test_dead_letter_queue_admits_the_retry_queue_only(template):
     allow = template["Resources"]["DeadLetterQueue"]["Properties"]["RedriveAllowPolicy"]
     retry_queue = template["Resources"]["RetryQueue"]["Properties"]
+    # The ARN of the queue named QueueName, spelled as SQS builds it (not !GetAtt: that is a cycle).
+    retry_arn = (
+        "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:" + retry_queue["QueueName"]["Fn::Sub"]
+    )
 
-    if allow["redrivePermission"] == "byQueue":
-        assert allow["sourceQueueArns"] == [{"Fn::GetAtt": ["RetryQueue", "Arn"]}]
-    else:
-        # allowAll is only kept because byQueue cannot name the retry queue: its ARN is only known
-        # from the resource (no fixed QueueName), which already depends on the dead-letter queue.
-        assert allow == {"redrivePermission": "allowAll"}
-        assert retry_queue["RedrivePolicy"]["deadLetterTargetArn"] == {
-            "Fn::GetAtt": ["DeadLetterQueue", "Arn"]
-        }
-        assert "QueueName" not in retry_queue
+    assert allow["redrivePermission"] == "byQueue"
+    assert allow["sourceQueueArns"] == [{"Fn::Sub": retry_arn}]
+    assert retry_queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
+
+
+SQS_MAXIMUM_MESSAGE_SIZE = 262144  # bytes; what the webhook's size check before a 2xx relies on
+
+
+@pytest.mark.parametrize("name", ["RetryQueue", "DeadLetterQueue"])
+def test_queues_state_the_sqs_message_size_limit(template, name):
+    assert template["Resources"][name]["Properties"]["MaximumMessageSize"] == SQS_MAXIMUM_MESSAGE_SIZE
+
+
+def test_local_queues_are_sized_like_the_templates(monkeypatch):
+    """local/provision.py creates moto's queues with the template's limit (moto's default is 1 MiB),
+    so local runs meet the real one."""
+    import boto3
+    from moto import mock_aws
+
+    from local.provision import provision
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    with mock_aws():
+        resources = provision()
+        sqs = boto3.client("sqs")
+        for url in (resources.retry_queue_url, resources.dead_letter_queue_url):
+            attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["MaximumMessageSize"])
+            assert int(attributes["Attributes"]["MaximumMessageSize"]) == SQS_MAXIMUM_MESSAGE_SIZE
+        with pytest.raises(sqs.exceptions.ClientError, match="shorter than"):
+            sqs.send_message(
+                QueueUrl=resources.retry_queue_url, MessageBody="x" * (SQS_MAXIMUM_MESSAGE_SIZE + 1)
+            )
 
 
 def test_retry_function_reports_partial_batch_failures_with_bounded_concurrency(template):
@@ -261,6 +287,7 @@ def test_retry_role_consumes_its_queue_with_what_the_event_source_mapping_needs_
     assert set(grants) - {"RetryQueue", "DeadLetterQueue", "RegistryTable"} <= {
         "CredentialsSecret",
         "CredentialsSecretArn",
+        "CredentialsKmsKeyArn",
         json.dumps(
             {
                 "Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}"
@@ -276,11 +303,81 @@ def test_no_role_may_change_message_visibility(template):
     assert not {a for a in actions if "changemessagevisibility" in a.lower()}
 
 
-def test_functions_attach_only_logging_and_tracing_managed_policies(template):
-    allowed = {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"}
+def test_functions_attach_only_the_tracing_managed_policy(template):
+    # AWSLambdaBasicExecutionRole may create and write to every log group in the account.
     for name, role in _resources(template, "AWS::IAM::Role").items():
         attached = {_resolve_sub(arn).rsplit("/", 1)[-1] for arn in role["Properties"]["ManagedPolicyArns"]}
-        assert attached <= allowed, name
+        assert attached == {"AWSXrayWriteOnlyAccess"}, name
+
+
+@pytest.mark.parametrize("function", ["WebhookFunction", "RetryFunction"])
+def test_each_function_writes_to_its_own_log_group_only(template, function):
+    role = template["Resources"][function]["Properties"]["Role"]["Fn::GetAtt"][0]
+    log_group = template["Resources"][f"{function}LogGroup"]["Properties"]
+    log_statements = [
+        (name, s)
+        for name, policy in _resources(template, "AWS::IAM::Policy").items()
+        if policy["Properties"]["Roles"] == [{"Ref": role}]
+        for s in _statements(policy["Properties"]["PolicyDocument"])
+    ]
+    everywhere = [s for s in _statements(template["Resources"]) if _logs_actions(s)]
+
+    assert log_group["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{function}}}"}
+    assert [s for _, s in log_statements] == [
+        {
+            "Sid": "WriteOwnLogGroup",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": {"Fn::GetAtt": [f"{function}LogGroup", "Arn"]},
+        }
+    ]
+    # Nowhere else does anyone get logs: actions (no CreateLogGroup, no other group).
+    assert len(everywhere) == 2
+    assert all(s["Resource"]["Fn::GetAtt"][0].endswith("FunctionLogGroup") for s in everywhere)
+
+
+def _logs_actions(statement: dict[str, Any]) -> list[str]:
+    return [str(a) for a in _as_list(statement.get("Action", [])) if str(a).lower().startswith("logs:")]
+
+
+@pytest.mark.parametrize("role", ["WebhookFunctionRole", "RetryFunctionRole"])
+def test_a_customer_managed_key_of_the_credentials_secret_decrypts_through_secrets_manager_only(
+    template, role
+):
+    parameter = template["Parameters"]["CredentialsKmsKeyArn"]
+    statements = template["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    (conditional,) = [
+        s["Fn::If"]
+        for s in statements
+        if isinstance(s, dict) and s.get("Fn::If", [""])[0] == "HasCredentialsKmsKey"
+    ]
+    condition, when_set, when_empty = conditional
+
+    assert parameter["Default"] == ""  # empty = the AWS managed key, no grant
+    assert re.fullmatch(parameter["AllowedPattern"], "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab")
+    assert not re.fullmatch(parameter["AllowedPattern"], "arn:aws:kms:eu-west-1:123456789012:alias/bridge")
+    assert template["Conditions"][condition] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "CredentialsKmsKeyArn"}, ""]}]
+    }
+    assert when_empty == {"Ref": "AWS::NoValue"}
+    assert when_set["Effect"] == "Allow"
+    assert when_set["Action"] == "kms:Decrypt"
+    assert when_set["Resource"] == {"Ref": "CredentialsKmsKeyArn"}
+    assert when_set["Condition"] == {
+        "StringEquals": {
+            "kms:ViaService": {"Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"},
+            "kms:EncryptionContext:SecretARN": {"Ref": "CredentialsSecretArn"},
+        }
+    }
+
+
+def test_the_kms_key_parameter_is_refused_without_the_secret_it_decrypts(template):
+    rule = template["Rules"]["CredentialsKmsKeyNeedsTheSecretArn"]
+
+    assert rule["RuleCondition"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "CredentialsKmsKeyArn"}, ""]}]}
+    assert [a["Assert"] for a in rule["Assertions"]] == [
+        {"Fn::Not": [{"Fn::Equals": [{"Ref": "CredentialsSecretArn"}, ""]}]}
+    ]
 
 
 def test_webhook_routes_accept_post_and_the_cloudevents_options_handshake(template):
@@ -295,12 +392,30 @@ def test_webhook_routes_accept_post_and_the_cloudevents_options_handshake(templa
     assert ("OPTIONS", "/webhooks/{source}") in routes
 
 
-def test_http_api_is_throttled_and_writes_json_access_logs(template):
+def test_every_route_has_its_own_throttle_and_handshakes_cannot_use_up_the_webhooks_share(template):
+    api = template["Resources"]["HttpApi"]["Properties"]
+    routes = {
+        f"{e['Properties']['Method'].upper()} {e['Properties']['Path']}"
+        for e in _function(template, "WebhookFunction")["Events"].values()
+        if e["Type"] == "HttpApi"
+    }
+    settings = api["RouteSettings"]
+    webhook, handshake = settings["POST /webhooks/{source}"], settings["OPTIONS /webhooks/{source}"]
+
+    assert set(settings) == routes  # route keys as API Gateway spells them, one per route
+    for limits in (*settings.values(), api["DefaultRouteSettings"]):
+        assert limits["ThrottlingBurstLimit"] > 0
+        assert limits["ThrottlingRateLimit"] > 0
+    assert handshake["ThrottlingRateLimit"] < webhook["ThrottlingRateLimit"]
+    assert handshake["ThrottlingBurstLimit"] < webhook["ThrottlingBurstLimit"]
+    # Anything else (no route today) gets less than the webhook route, not the same bucket size.
+    assert api["DefaultRouteSettings"]["ThrottlingRateLimit"] < webhook["ThrottlingRateLimit"]
+
+
+def test_http_api_writes_json_access_logs(template):
     api = template["Resources"]["HttpApi"]["Properties"]
     log_format = json.loads(api["AccessLogSettings"]["Format"])
 
-    assert api["DefaultRouteSettings"]["ThrottlingBurstLimit"] > 0
-    assert api["DefaultRouteSettings"]["ThrottlingRateLimit"] > 0
     fields = ("requestId", "ip", "routeKey", "status", "responseLength", "integrationErrorMessage", "path")
     assert set(fields) <= set(log_format)
     assert "querystring" not in api["AccessLogSettings"]["Format"].lower()  # Azure puts its secret there
