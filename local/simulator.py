@@ -67,6 +67,16 @@ from types import FrameType, TracebackType
 from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from local.sim_faults import Fault, FaultQueue, fault_code, parse_fault
+from local.sim_rate_limit import (
+    RateLimit,
+    RateLimiter,
+    add_rate_limit_arguments,
+    positive_or_none,
+    rate_limit_from_args,
+)
+from local.sim_upload import UPLOAD_CODE, UploadRefused, check_upload, declared_metrics
+
 __all__ = [
     "DEFAULT_PROJECT_ID",
     "DEMO_CLIENT_ID",
@@ -89,11 +99,12 @@ DEFAULT_PROJECT_ID = "6295B89C93266401FA614392"
 
 API_PREFIX = "/sensor-data"
 INTEGRATE_PATH = API_PREFIX + "/integrations/integrate"
+NODES_PATH = API_PREFIX + "/integrations/nodes"
+UPLOAD_PATH = API_PREFIX + "/data/upload"
 TOKEN_PATH = "/connect/token"
 CHANGE_STATES = frozenset({"new", "update", "remove"})
 # Props only the platform sets; clients cannot overwrite them.
 SERVER_PROPS = frozenset({"SERIAL_NO", "SIZE", "CREATION_DATE", "NODE_ID", "PROJECT_ID"})
-RATE_WINDOW_SECONDS = 60.0
 
 MSG_HEADER_NOT_FOUND = "Header Authorization was not found in the request. Access denied."
 MSG_INVALID_TOKEN = "The access token provided is invalid or has expired. Access denied."
@@ -108,6 +119,9 @@ MSG_NOT_AN_INTEGRATION = (
 )
 
 JSON = Any
+CONFIG_KEYS = frozenset(
+    {"tier", "rate_limit_per_minute", "rate_limit_per_hour", "token_ttl_seconds", "upload_max_observations"}
+)
 
 
 @dataclass
@@ -169,15 +183,7 @@ class _Model:
     used_hex: set[str] = field(default_factory=set)
 
 
-@dataclass
-class _Fault:
-    count: int
-    status: int | None = None
-    retry_after: str | None = None
-    latency_ms: int = 0
-    drop: bool = False
-    body: str | None = None
-    after_apply: bool = False
+_Process = Callable[[bytes, dict[str, str]], "_Reply"]
 
 
 @dataclass
@@ -210,74 +216,6 @@ def _now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _fault_code(status: int) -> str:
-    codes = {
-        400: "BadRequest",
-        401: "InvalidAuthorizationToken",
-        403: "InsufficientPermissions",
-        404: "NotFound",
-        409: "Conflict",
-        422: "InvalidProcessIntegrationRequest",
-        429: "TooManyRequests",
-        502: "BadGateway",
-        503: "ServiceUnavailable",
-        504: "GatewayTimeout",
-    }
-    if status in codes:
-        return codes[status]
-    return "InternalServerError" if status >= 500 else "SimulatedFault"
-
-
-def _parse_fault(raw: JSON) -> _Fault:
-    if not isinstance(raw, dict):
-        raise ValueError("a fault must be a JSON object")
-    unknown = set(raw) - {"status", "count", "retry_after", "latency_ms", "drop", "body", "after_apply"}
-    if unknown:
-        raise ValueError(f"unknown fault keys: {sorted(unknown)}")
-    count = raw.get("count", 1)
-    status = raw.get("status")
-    latency = raw.get("latency_ms", 0)
-    drop = raw.get("drop", False)
-    retry_after = raw.get("retry_after")
-    body = raw.get("body")
-    after_apply = raw.get("after_apply", False)
-    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-        raise ValueError("fault count must be a positive integer")
-    if status is not None and (
-        not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599
-    ):
-        raise ValueError("fault status must be an HTTP status code")
-    if not isinstance(latency, int) or isinstance(latency, bool) or latency < 0:
-        raise ValueError("fault latency_ms must be a non-negative integer")
-    if not isinstance(drop, bool):
-        raise ValueError("fault drop must be a boolean")
-    if retry_after is not None and not isinstance(retry_after, str | int):
-        raise ValueError("fault retry_after must be a string (sent verbatim)")
-    if body is not None and not isinstance(body, str):
-        raise ValueError("fault body must be a string (sent verbatim)")
-    if status is None and not drop and latency == 0:
-        raise ValueError("a fault needs one of status, latency_ms or drop")
-    if status is not None and drop:
-        raise ValueError("a fault cannot both answer a status and drop the connection")
-    if not isinstance(after_apply, bool):
-        raise ValueError("fault after_apply must be a boolean")
-    if after_apply and status is None and not drop:
-        raise ValueError("an after_apply fault needs a status or drop")
-    return _Fault(
-        count=count,
-        status=status,
-        retry_after=None if retry_after is None else str(retry_after),
-        latency_ms=latency,
-        drop=drop,
-        body=body,
-        after_apply=after_apply,
-    )
-
-
-def _is_int_or_none(value: JSON) -> bool:
-    return value is None or (isinstance(value, int) and not isinstance(value, bool))
-
-
 class SensorDataSimulator:
     """Sensor Data API + IMS token endpoint on loopback; see the module docstring."""
 
@@ -292,14 +230,17 @@ class SensorDataSimulator:
         clock: Callable[[], float] = time.time,
     ) -> None:
         # The clock is injectable so that the local stack's simulated time moves the rate-limit
-        # window and token expiry together with the queues' delays.
+        # buckets, token expiry and upload times together with the queues' delays.
         self._clock = clock
         self._host = host
         self._port = port
         self._lock = threading.RLock()
         self._clients = {c.client_id: c for c in (clients if clients is not None else default_clients())}
-        self.rate_limit_per_minute = rate_limit_per_minute
+        # Tiers and hourly caps are set with configure(); the constructor keeps the one knob
+        # every caller already passes (a custom per-minute rate).
+        self._limiter = RateLimiter(RateLimit.of(per_minute=rate_limit_per_minute), clock)
         self.token_ttl_seconds = token_ttl_seconds
+        self.upload_max_observations: int | None = None
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._clear()
@@ -310,10 +251,13 @@ class SensorDataSimulator:
         self._model = _Model()
         self._tokens: dict[str, _Token] = {}
         self._calls: list[dict[str, JSON]] = []
-        self._faults: list[_Fault] = []
+        self._upload_calls: list[dict[str, JSON]] = []
+        self._node_list_calls: list[dict[str, JSON]] = []
+        self._observations: list[dict[str, JSON]] = []
+        self._sensor_metrics: dict[str, frozenset[str]] | None = None
+        self._faults = FaultQueue()
         self._token_requests = 0
-        self._window_start: float | None = None
-        self._window_count = 0
+        self._limiter.reset()
 
     def start(self) -> SensorDataSimulator:
         """Bind and serve in a daemon thread; returns self."""
@@ -369,7 +313,8 @@ class SensorDataSimulator:
     # ------------------------------------------------------------------ admin (Python API)
 
     def state(self) -> dict[str, JSON]:
-        """Nodes, devices (with sensors and removed flags), creations per refId, calls, token requests."""
+        """Nodes, devices (with sensors and removed flags), creations per refId, the integrate
+        ``calls``, stored ``observations``, ``upload_calls``, ``node_list_calls``, token requests."""
         with self._lock:
             model = self._model
             return copy.deepcopy(
@@ -391,6 +336,9 @@ class SensorDataSimulator:
                     ],
                     "created": model.created,
                     "calls": self._calls,
+                    "observations": self._observations,
+                    "upload_calls": self._upload_calls,
+                    "node_list_calls": self._node_list_calls,
                     "token_requests": self._token_requests,
                 }
             )
@@ -398,38 +346,57 @@ class SensorDataSimulator:
     def config(self) -> dict[str, JSON]:
         with self._lock:
             return {
-                "rate_limit_per_minute": self.rate_limit_per_minute,
+                **self._limiter.limit.as_config(),
                 "token_ttl_seconds": self.token_ttl_seconds,
+                "upload_max_observations": self.upload_max_observations,
             }
+
+    @property
+    def rate_limit(self) -> RateLimit:
+        return self._limiter.limit
 
     def configure(
         self,
         *,
+        tier: str | _Unset | None = _UNSET,
         rate_limit_per_minute: int | _Unset | None = _UNSET,
+        rate_limit_per_hour: int | _Unset | None = _UNSET,
         token_ttl_seconds: int | _Unset = _UNSET,
+        upload_max_observations: int | _Unset | None = _UNSET,
     ) -> dict[str, JSON]:
-        """Change the rate limit (None = unlimited) and/or token lifetime; resets the rate window."""
-        if not isinstance(rate_limit_per_minute, _Unset) and not _is_int_or_none(rate_limit_per_minute):
-            raise ValueError("rate_limit_per_minute must be an integer or null")
+        """Change the configuration; every call refills every client's rate budget.
+
+        The rate-limit keys given in one call define the whole limit: ``tier`` picks a preset
+        (``unlimited``, ``trial``, ``paid``) and numbers given beside it override the preset's
+        (the tier becomes ``custom``); a number not given is no limit of that kind, unless the
+        preset sets it. A call without any rate-limit key leaves the limit as it is."""
+        limit = None
+        if not all(isinstance(k, _Unset) for k in (tier, rate_limit_per_minute, rate_limit_per_hour)):
+            limit = RateLimit.of(
+                None if isinstance(tier, _Unset) else tier,
+                None if isinstance(rate_limit_per_minute, _Unset) else rate_limit_per_minute,
+                None if isinstance(rate_limit_per_hour, _Unset) else rate_limit_per_hour,
+            )
         if not isinstance(token_ttl_seconds, _Unset) and (
             not isinstance(token_ttl_seconds, int) or isinstance(token_ttl_seconds, bool)
         ):
             raise ValueError("token_ttl_seconds must be an integer")
+        if not isinstance(upload_max_observations, _Unset):
+            positive_or_none("upload_max_observations", upload_max_observations)
         with self._lock:
-            if not isinstance(rate_limit_per_minute, _Unset):
-                self.rate_limit_per_minute = rate_limit_per_minute
             if not isinstance(token_ttl_seconds, _Unset):
                 self.token_ttl_seconds = token_ttl_seconds
-            self._window_start = None
-            self._window_count = 0
+            if not isinstance(upload_max_observations, _Unset):
+                self.upload_max_observations = upload_max_observations
+            self._limiter.reset(limit)
             return self.config()
 
     def inject(self, *faults: dict[str, JSON]) -> int:
-        """Queue faults (FIFO) for the next integrate calls; returns how many calls are now queued."""
-        parsed = [_parse_fault(f) for f in faults]
+        """Queue faults (FIFO per operation, see ``local.sim_faults``); returns how many calls
+        are now queued."""
+        parsed = [parse_fault(f) for f in faults]
         with self._lock:
-            self._faults.extend(parsed)
-            return sum(f.count for f in self._faults)
+            return self._faults.extend(parsed)
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -485,9 +452,11 @@ class SensorDataSimulator:
             {"Cache-Control": "no-store", "Pragma": "no-cache"},
         )
 
-    # ------------------------------------------------------------------ integrate endpoint
+    # ------------------------------------------------------------------ API calls (shared)
 
-    def _gate(self, headers: dict[str, str]) -> tuple[_Reply | None, _Fault | None, dict[str, str]]:
+    def _gate(
+        self, headers: dict[str, str], operation: str
+    ) -> tuple[_Reply | None, Fault | None, dict[str, str]]:
         """Auth, rate limit and the next fault. Returns (final reply or None, fault, extra headers)."""
         auth = headers.get("authorization")
         if auth is None:
@@ -504,104 +473,109 @@ class SensorDataSimulator:
                 return reply, None, {}
             if IOT_CREATOR_ROLE not in token.roles:
                 return _Reply(403, _api_error("InsufficientPermissions", MSG_INSUFFICIENT)), None, {}
-            extra: dict[str, str] = {}
-            limit = self.rate_limit_per_minute
-            if limit is not None:
-                now = self._clock()
-                if self._window_start is None or now >= self._window_start + RATE_WINDOW_SECONDS:
-                    self._window_start, self._window_count = now, 0
-                self._window_count += 1
-                if self._window_count > limit:
-                    wait = max(1, int(self._window_start + RATE_WINDOW_SECONDS - now + 0.999))
-                    headers_429 = {
-                        "retry-after": str(wait),
-                        "iTwinPlatform-RateLimit-RemainingCalls": "0",
-                        "iTwinPlatform-RateLimit-Retry-After-Seconds": str(wait),
-                        "iTwinPlatform-Tier": "community",
-                    }
-                    return _Reply(429, _api_error("TooManyRequests", MSG_TOO_MANY), headers_429), None, {}
-                extra["iTwinPlatform-RateLimit-RemainingCalls"] = str(max(0, limit - self._window_count))
-            fault: _Fault | None = None
-            if self._faults:
-                head = self._faults[0]
-                head.count -= 1
-                if head.count <= 0:
-                    self._faults.pop(0)
-                fault = head
-            return None, fault, extra
+            # The budget is the OAuth client's, whichever of its tokens and operations is used.
+            admission = self._limiter.admit(token.client_id)
+            if not admission.admitted:
+                return _Reply(429, _api_error("TooManyRequests", MSG_TOO_MANY), admission.headers), None, {}
+            return None, self._faults.take(operation), admission.headers
 
-    @staticmethod
-    def _fault_reply(fault: _Fault, extra: dict[str, str]) -> _Reply:
+    def _fault_reply(self, fault: Fault, operation: str, extra: dict[str, str]) -> _Reply:
         status = cast(int, fault.status)
         headers = dict(extra)
         if status == 429:
             headers["iTwinPlatform-RateLimit-RemainingCalls"] = "0"
-            headers["iTwinPlatform-Tier"] = "community"
+            headers["iTwinPlatform-Tier"] = self.rate_limit.header_tier
         if fault.retry_after is not None:
-            headers["retry-after"] = fault.retry_after
+            headers["Retry-After"] = fault.retry_after
+            headers["iTwinPlatform-RateLimit-Retry-After-Seconds"] = fault.retry_after
         if fault.body is not None:
             headers["Content-Type"] = "text/plain; charset=utf-8"
             return _Reply(status, headers=headers, raw=fault.body.encode("utf-8"))
-        code = _fault_code(status)
+        code = UPLOAD_CODE if (status, operation) == (422, "upload") else fault_code(status)
         message = MSG_TOO_MANY if status == 429 else f"Simulated fault: HTTP {status}."
         return _Reply(status, _api_error(code, message), headers)
 
-    def _handle_integrate(self, headers: dict[str, str], body: bytes, query: dict[str, str]) -> _Reply:
+    def _serve(
+        self, operation: str, headers: dict[str, str], body: bytes, query: dict[str, str], process: _Process
+    ) -> _Reply:
+        """One API call: gate, fault, then ``process`` (which answers its success or its 422).
+        An ``after_apply`` fault runs ``process`` first and, if it succeeded, answers the fault."""
         arrived = time.time()
-        reply, fault, extra = self._gate(headers)
+        reply, fault, extra = self._gate(headers, operation)
+        applied = False
         if fault is not None and fault.after_apply:
-            return self._integrate_then_fail(fault, body, query, extra, arrived)
-        if reply is None and fault is not None:
+            reply = process(body, query)
+            applied = 200 <= reply.status < 300
+        if fault is not None and (applied or not fault.after_apply):
             if fault.latency_ms:
                 time.sleep(fault.latency_ms / 1000)
             if fault.drop:
                 reply = _Reply(0, drop=True)
             elif fault.status is not None:
-                reply = self._fault_reply(fault, extra)
+                reply = self._fault_reply(fault, operation, extra)
         if reply is None:
-            try:
-                parsed: JSON = json.loads(body)
-            except (ValueError, UnicodeDecodeError):
-                reply = _Reply(
-                    422, _api_error("InvalidProcessIntegrationRequest", MSG_NOT_AN_INTEGRATION), extra
-                )
-            else:
-                try:
-                    reply = _Reply(200, self._integrate(parsed, query), extra)
-                except _IntegrationError as err:
-                    reply = _Reply(422, _api_error(err.code, err.message, err.target), extra)
-        self._record(reply, body, query, arrived)
+            reply = process(body, query)
+        reply.headers = {**extra, **reply.headers}
+        self._record(self._logs[operation], reply, body, query, arrived, applied)
         return reply
 
-    def _integrate_then_fail(
-        self,
-        fault: _Fault,
-        body: bytes,
-        query: dict[str, str],
-        extra: dict[str, str],
-        arrived: float,
-    ) -> _Reply:
-        """An ``after_apply`` fault: process the request fully, then fail to answer its success."""
+    @property
+    def _logs(self) -> dict[str, list[dict[str, JSON]]]:
+        return {"integrate": self._calls, "upload": self._upload_calls, "nodes": self._node_list_calls}
+
+    # ------------------------------------------------------------------ the operations
+
+    def _process_integrate(self, body: bytes, query: dict[str, str]) -> _Reply:
         try:
             parsed: JSON = json.loads(body)
         except (ValueError, UnicodeDecodeError):
-            reply = _Reply(422, _api_error("InvalidProcessIntegrationRequest", MSG_NOT_AN_INTEGRATION), extra)
-            self._record(reply, body, query, arrived)
-            return reply
+            return _Reply(422, _api_error("InvalidProcessIntegrationRequest", MSG_NOT_AN_INTEGRATION))
         try:
-            self._integrate(parsed, query)
+            return _Reply(200, self._integrate(parsed, query))
         except _IntegrationError as err:
-            reply = _Reply(422, _api_error(err.code, err.message, err.target), extra)
-            self._record(reply, body, query, arrived)
-            return reply
-        if fault.latency_ms:
-            time.sleep(fault.latency_ms / 1000)
-        reply = _Reply(0, drop=True) if fault.drop else self._fault_reply(fault, extra)
-        self._record(reply, body, query, arrived, applied=True)
-        return reply
+            return _Reply(422, _api_error(err.code, err.message, err.target))
+
+    def _process_upload(self, body: bytes, _query: dict[str, str]) -> _Reply:
+        try:
+            parsed: JSON = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            parsed = None
+        with self._lock:
+            try:
+                accepted = check_upload(parsed, self._live_sensor_metrics(), self.upload_max_observations)
+            except UploadRefused as err:
+                return _Reply(422, _api_error(UPLOAD_CODE, err.message, err.target))
+            uploaded_at = self._clock()
+            self._observations.extend({**o, "uploadedAt": uploaded_at} for o in accepted)
+        # The API documents 202 ACCEPTED and no body.
+        return _Reply(202, raw=b"")
+
+    def _process_nodes(self, _body: bytes, query: dict[str, str]) -> _Reply:
+        project = query.get("iTwinId") or DEFAULT_PROJECT_ID
+        with self._lock:
+            nodes = [n for n in self._model.nodes.values() if n["props"].get("PROJECT_ID") == project]
+            return _Reply(200, {"nodes": copy.deepcopy(nodes)})
+
+    def _live_sensor_metrics(self) -> dict[str, frozenset[str]]:
+        """Each live sensor's id and declared metrics; rebuilt after each applied integrate call."""
+        if self._sensor_metrics is None:
+            self._sensor_metrics = {
+                s.id: declared_metrics(s.props)
+                for d in self._model.devices
+                if not d.removed
+                for s in d.sensors
+                if not s.removed
+            }
+        return self._sensor_metrics
 
     def _record(
-        self, reply: _Reply, body: bytes, query: dict[str, str], arrived: float, *, applied: bool = False
+        self,
+        log: list[dict[str, JSON]],
+        reply: _Reply,
+        body: bytes,
+        query: dict[str, str],
+        arrived: float,
+        applied: bool,
     ) -> None:
         try:
             recorded: JSON = json.loads(body)
@@ -613,7 +587,7 @@ class SensorDataSimulator:
         if applied:
             call["applied"] = True
         with self._lock:
-            self._calls.append(call)
+            log.append(call)
 
     def _integrate(self, body: JSON, query: dict[str, str]) -> dict[str, JSON]:
         """Validate the whole request, apply it to a copy, and keep the copy only if all went well."""
@@ -633,7 +607,15 @@ class SensorDataSimulator:
                 }
             }
             self._model = model
+            self._sensor_metrics = None
+            if any(item.get("changeState") == "remove" for _, item in self._items(devices_in)):
+                self._forget_removed_observations()
         return answer
+
+    def _forget_removed_observations(self) -> None:
+        """Removing a sensor or device removes its observations, as the API documents."""
+        live = self._live_sensor_metrics()
+        self._observations = [o for o in self._observations if o["sensorId"] in live]
 
     @staticmethod
     def _check_shapes(integration: dict[str, JSON]) -> list[dict[str, JSON]]:
@@ -701,6 +683,8 @@ class SensorDataSimulator:
                 f"Invalid changeState {state!r}: expected one of new, update, remove.",
                 "integration.changeState",
             )
+        if not isinstance(integration.get("props", {}), dict):
+            raise _IntegrationError("`integration.props` must be an object.", "integration.props")
         node_id = integration.get("nodeId")
         if node_id is not None:
             if not isinstance(node_id, str) or node_id not in model.nodes:
@@ -709,6 +693,8 @@ class SensorDataSimulator:
                 raise _IntegrationError(
                     "Removing a node is not supported by the simulator.", "integration.changeState"
                 )
+            if state == "update":
+                model.nodes[node_id]["props"].update(self._client_props(integration))
             return model.nodes[node_id]
         if state != "new":
             raise _IntegrationError(
@@ -728,6 +714,8 @@ class SensorDataSimulator:
             "id": f"/api/{serial}/node",
             "type": "DYNAMIC",
         }
+        # A node keeps the NAME (and other props) it was created with, so a client can find it again.
+        node["props"].update(self._client_props(integration))
         model.nodes[node["id"]] = node
         return node
 
@@ -839,14 +827,11 @@ class SensorDataSimulator:
         data = _json_object(body)
         if data is None:
             return _Reply(400, _api_error("BadRequest", "Expected a JSON object."))
-        unknown = set(data) - {"rate_limit_per_minute", "token_ttl_seconds"}
+        unknown = set(data) - CONFIG_KEYS
         if unknown:
             return _Reply(400, _api_error("BadRequest", f"Unknown config keys: {sorted(unknown)}"))
         try:
-            effective = self.configure(
-                rate_limit_per_minute=data.get("rate_limit_per_minute", _UNSET),
-                token_ttl_seconds=data.get("token_ttl_seconds", _UNSET),
-            )
+            effective = self.configure(**{key: data.get(key, _UNSET) for key in CONFIG_KEYS})
         except ValueError as err:
             return _Reply(400, _api_error("BadRequest", str(err)))
         return _Reply(200, effective)
@@ -879,7 +864,11 @@ class SensorDataSimulator:
     ) -> _Reply:
         routes: dict[str, dict[str, Callable[[], _Reply]]] = {
             TOKEN_PATH: {"POST": lambda: self._token(headers, body)},
-            INTEGRATE_PATH: {"POST": lambda: self._handle_integrate(headers, body, query)},
+            INTEGRATE_PATH: {
+                "POST": lambda: self._serve("integrate", headers, body, query, self._process_integrate)
+            },
+            UPLOAD_PATH: {"POST": lambda: self._serve("upload", headers, body, query, self._process_upload)},
+            NODES_PATH: {"GET": lambda: self._serve("nodes", headers, body, query, self._process_nodes)},
             "/_sim/state": {"GET": lambda: _Reply(200, self.state())},
             "/_sim/config": {
                 "GET": lambda: _Reply(200, self.config()),
@@ -976,7 +965,8 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in reply.headers.items():
             if name.lower() != "content-type":
                 self.send_header(name, value)
-        self.send_header("Content-Type", content_type)
+        if data:
+            self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         if self.command != "HEAD":
@@ -995,19 +985,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument(
-        "--rate-limit", type=int, default=None, help="integrate calls per minute (default unlimited)"
-    )
+    add_rate_limit_arguments(parser)
     parser.add_argument("--token-ttl", type=int, default=3600, help="token lifetime in seconds")
     args = parser.parse_args(argv)
-    sim = SensorDataSimulator(
-        args.host, args.port, rate_limit_per_minute=args.rate_limit, token_ttl_seconds=args.token_ttl
-    ).start()
+    limit = rate_limit_from_args(args)
+    sim = SensorDataSimulator(args.host, args.port, token_ttl_seconds=args.token_ttl).start()
+    sim.configure(tier=limit.tier, rate_limit_per_minute=limit.per_minute, rate_limit_per_hour=limit.per_hour)
     print(f"Sensor Data simulator on {sim.url}", flush=True)
     print(f"  api_base_url: {sim.api_base_url}", flush=True)
     print(f"  token_url:    {sim.token_url}", flush=True)
     print(f"  state:        {sim.url}/_sim/state", flush=True)
     print(f"  client:       {DEMO_CLIENT_ID} / {DEMO_CLIENT_SECRET} (IoT Creator)", flush=True)
+    print(f"  rate limit:   {limit.describe()}", flush=True)
     print("Ctrl-C stops it.", flush=True)
     signal.signal(signal.SIGTERM, _interrupt)
     try:

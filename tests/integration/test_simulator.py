@@ -607,11 +607,11 @@ def test_rate_limit_answers_429_with_headers_once_exceeded() -> None:
                 "message": "More requests were received than the subscription rate-limit allows.",
             }
         }
-        retry_after = int(third.headers["retry-after"])
-        assert 1 <= retry_after <= 60
+        # A bucket of 2 a minute refills one call every 30 s.
+        assert third.headers["retry-after"] == "30"
         assert third.headers["iTwinPlatform-RateLimit-RemainingCalls"] == "0"
-        assert third.headers["iTwinPlatform-RateLimit-Retry-After-Seconds"] == str(retry_after)
-        assert third.headers["iTwinPlatform-Tier"] == "community"
+        assert third.headers["iTwinPlatform-RateLimit-Retry-After-Seconds"] == "30"
+        assert third.headers["iTwinPlatform-Tier"] == "Custom"
         assert len(sim.state()["nodes"]) == 2
         assert [c["status"] for c in sim.state()["calls"]] == [200, 200, 429]
 
@@ -623,18 +623,27 @@ def test_unauthenticated_calls_do_not_consume_the_rate_limit(http: httpx.Client)
     assert integrate(http, get_token(http), {"integration": {"changeState": "new"}}).status_code == 200
 
 
-def test_config_endpoint_changes_limits_and_resets_the_window(http: httpx.Client) -> None:
+def test_config_endpoint_changes_limits_and_refills_the_bucket(http: httpx.Client) -> None:
     token = get_token(http)
     body = {"integration": {"changeState": "new"}}
     resp = http.post("/_sim/config", json={"rate_limit_per_minute": 1})
-    assert resp.json() == {"rate_limit_per_minute": 1, "token_ttl_seconds": 3600}
+    assert resp.json() == {
+        "tier": "custom",
+        "rate_limit_per_minute": 1,
+        "rate_limit_per_hour": None,
+        "token_ttl_seconds": 3600,
+        "upload_max_observations": None,
+    }
     assert integrate(http, token, body).status_code == 200
     assert integrate(http, token, body).status_code == 429
     assert http.post("/_sim/config", json={"token_ttl_seconds": 60}).json() == {
+        "tier": "custom",
         "rate_limit_per_minute": 1,
+        "rate_limit_per_hour": None,
         "token_ttl_seconds": 60,
+        "upload_max_observations": None,
     }
-    assert integrate(http, token, body).status_code == 200  # window was reset
+    assert integrate(http, token, body).status_code == 200  # the bucket was refilled
     assert (
         http.post("/_sim/config", json={"rate_limit_per_minute": None}).json()["rate_limit_per_minute"]
         is None
@@ -835,13 +844,28 @@ def test_reset_clears_state_tokens_and_faults_but_keeps_config(http: httpx.Clien
     resp = http.post("/_sim/reset")
     assert resp.status_code == 200
     state = http.get("/_sim/state").json()
-    assert state == {"nodes": [], "devices": [], "created": {}, "calls": [], "token_requests": 0}
+    assert state == {
+        "nodes": [],
+        "devices": [],
+        "created": {},
+        "calls": [],
+        "observations": [],
+        "upload_calls": [],
+        "node_list_calls": [],
+        "token_requests": 0,
+    }
     assert integrate(http, token, {"integration": {"changeState": "new"}}).status_code == 401
     fresh = get_token(http)
     answer = integrate(http, fresh, {"integration": {"changeState": "new"}})
     assert answer.status_code == 200  # the 503 fault is gone
     assert answer.headers["iTwinPlatform-RateLimit-RemainingCalls"] == "49"
-    assert http.get("/_sim/config").json() == {"rate_limit_per_minute": 50, "token_ttl_seconds": 120}
+    assert http.get("/_sim/config").json() == {
+        "tier": "custom",
+        "rate_limit_per_minute": 50,
+        "rate_limit_per_hour": None,
+        "token_ttl_seconds": 120,
+        "upload_max_observations": None,
+    }
 
 
 def test_python_admin_api_matches_http_behaviour(simulator: SensorDataSimulator) -> None:
@@ -849,8 +873,11 @@ def test_python_admin_api_matches_http_behaviour(simulator: SensorDataSimulator)
     assert simulator.token_url == simulator.url + "/connect/token"
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+", simulator.url)
     assert simulator.configure(rate_limit_per_minute=7) == {
+        "tier": "custom",
         "rate_limit_per_minute": 7,
+        "rate_limit_per_hour": None,
         "token_ttl_seconds": 3600,
+        "upload_max_observations": None,
     }
     with httpx.Client(base_url=simulator.url, timeout=10) as http:
         token = get_token(http)
