@@ -5,8 +5,15 @@ VENV := .venv
 SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
 PY := $(VENV)/bin/python
-# The simulated API's requests per minute in `make run`: low, so that some webhooks meet a 429.
-RATE_LIMIT ?= 8
+# The simulated API's rate limit. Unset, `make run` allows 8 requests a minute (low, so that some
+# webhooks meet a 429) and `make serve` any number. RATE_LIMIT=N: N a minute; RATE_LIMIT_HOUR=N:
+# N an hour; TIER=trial (500 a minute plus 5,000 an hour), paid (5,000 a minute) or unlimited.
+# Numbers given beside a TIER override the tier's own (docs/SIMULATOR.md).
+RATE_LIMIT ?=
+RATE_LIMIT_HOUR ?=
+TIER ?=
+RATE_FLAGS = $(strip $(if $(TIER),--tier $(TIER)) $(if $(RATE_LIMIT),--rate-limit $(RATE_LIMIT)) \
+	$(if $(RATE_LIMIT_HOUR),--rate-limit-hour $(RATE_LIMIT_HOUR)))
 # sam build needs the Lambda runtime's interpreter (python3.13) on PATH; pyenv provides it here.
 PY313 ?= $(or $(lastword $(wildcard /root/.pyenv/versions/3.13*/bin/python3.13)),$(shell command -v python3.13 2>/dev/null))
 export PYTHONPATH := layers/bridge:functions/webhook:functions/retry:.
@@ -44,11 +51,11 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 
 ## run: the whole bridge on the embedded local stack, replaying events/, then a summary
 run: $(VENV)/.installed
-	$(PY) -m local.stack run --rate-limit $(RATE_LIMIT)
+	$(PY) -m local.stack run $(RATE_FLAGS)
 
 ## serve: keep the local stack up for your own webhooks (Ctrl-C stops it)
 serve: $(VENV)/.installed
-	$(PY) -m local.stack serve
+	$(PY) -m local.stack serve $(RATE_FLAGS)
 
 ## test: lint, types, the four template checks, then the whole test suite on both Pythons
 test: lint typecheck template-checks sam-build

@@ -33,6 +33,7 @@ from local.gateway import Gateway, decode_json, route_request
 from local.lambda_runtime import cold_start
 from local.poller import RetryPoller
 from local.provision import LOCAL_WEBHOOK_SECRETS, Resources, bridge_environment, provision
+from local.sim_rate_limit import RateLimit, add_rate_limit_arguments, rate_limit_from_args
 from local.simulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SensorDataSimulator
 from local.template_routes import ROOT, functions, http_routes, import_handler, load_template, sqs_consumer
 from sensor_bridge.model.profiles import device_ref_id
@@ -57,8 +58,15 @@ def _free_port() -> int:
 
 
 class LocalStack:
-    def __init__(self, *, rate_limit_per_minute: int | None = None, gateway_port: int = 0) -> None:
-        self.rate_limit_per_minute = rate_limit_per_minute
+    def __init__(
+        self,
+        *,
+        rate_limit_per_minute: int | None = None,
+        gateway_port: int = 0,
+        tier: str | None = None,
+        rate_limit_per_hour: int | None = None,
+    ) -> None:
+        self.rate_limit = RateLimit.of(tier, rate_limit_per_minute, rate_limit_per_hour)
         self.gateway_port = gateway_port
         self._moto: Any = None
         self.simulator: SensorDataSimulator | None = None
@@ -77,9 +85,11 @@ class LocalStack:
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self._moto.start()
         self._set_env({**LOCAL_AWS, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"})
-        self.simulator = SensorDataSimulator(
-            rate_limit_per_minute=self.rate_limit_per_minute, clock=clock.now
-        ).start()
+        self.simulator = SensorDataSimulator(clock=clock.now).start()
+        limit = self.rate_limit
+        self.simulator.configure(
+            tier=limit.tier, rate_limit_per_minute=limit.per_minute, rate_limit_per_hour=limit.per_hour
+        )
         self.reset()
         return self
 
@@ -277,15 +287,15 @@ def logs_to(path: Path) -> Iterator[None]:
                 handler.setStream(previous)
 
 
-def run(rate_limit_per_minute: int) -> int:
-    with LocalStack(rate_limit_per_minute=rate_limit_per_minute) as stack:
+def run(limit: RateLimit) -> int:
+    with LocalStack(
+        tier=limit.tier, rate_limit_per_minute=limit.per_minute, rate_limit_per_hour=limit.per_hour
+    ) as stack:
         gateway = stack.start_gateway()
         assert stack.simulator is not None
         moto_url = os.environ["AWS_ENDPOINT_URL"]
         print(f"local stack: gateway {gateway.url}  simulator {stack.simulator.url}  moto {moto_url}")
-        print(
-            f"Sensor Data rate limit: {rate_limit_per_minute} requests/minute (so some webhooks meet a 429)"
-        )
+        print(f"Sensor Data rate limit: {limit.describe()}")
         print(f"function logs and EMF metrics: {LOG_FILE.name}\n")
         replayed: list[Replayed] = []
         with logs_to(LOG_FILE), httpx.Client(timeout=30) as client:
@@ -397,8 +407,13 @@ def print_devices(report: Report) -> None:
         print(f"{row['device']:<36} {row['source']:<16} {row['created']:>7}  {row['final']}{reason}")
 
 
-def serve(port: int, rate_limit_per_minute: int | None) -> int:
-    with LocalStack(rate_limit_per_minute=rate_limit_per_minute, gateway_port=port) as stack:
+def serve(port: int, limit: RateLimit) -> int:
+    with LocalStack(
+        tier=limit.tier,
+        rate_limit_per_minute=limit.per_minute,
+        rate_limit_per_hour=limit.per_hour,
+        gateway_port=port,
+    ) as stack:
         gateway = stack.start_gateway()
         assert stack.simulator is not None
         print(f"gateway:   {gateway.url}/webhooks/{{source}}")
@@ -420,14 +435,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.stack", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run_p = sub.add_parser("run", help="replay events/ and print what happened")
-    run_p.add_argument("--rate-limit", type=int, default=8, help="simulated API requests per minute")
+    add_rate_limit_arguments(run_p, default_per_minute=8)  # low, so that some webhooks meet a 429
     serve_p = sub.add_parser("serve", help="keep the stack up for your own webhooks")
     serve_p.add_argument("--port", type=int, default=int(os.environ.get("BRIDGE_PORT", "3000")))
-    serve_p.add_argument("--rate-limit", type=int, default=None)
+    add_rate_limit_arguments(serve_p)
     args = parser.parse_args(argv)
     if args.command == "run":
-        return run(args.rate_limit)
-    return serve(args.port, args.rate_limit)
+        return run(rate_limit_from_args(args))
+    return serve(args.port, rate_limit_from_args(args))
 
 
 if __name__ == "__main__":
