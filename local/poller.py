@@ -29,13 +29,15 @@ class PollStats:
 
 
 class RetryPoller:
-    def __init__(self, queue_url: str, queue_arn: str, handler: Handler, *, batch_size: int = 10) -> None:
+    def __init__(
+        self, queue_url: str, queue_arn: str, handler: Handler, *, batch_size: int = 10, client: Any = None
+    ) -> None:
         self.queue_url = queue_url
         self.queue_arn = queue_arn
         self.handler = handler
         self.batch_size = batch_size
         self.stats = PollStats()
-        self._sqs: Any = boto3.client("sqs")
+        self._sqs: Any = client or boto3.client("sqs")  # the event source mapping's credentials
 
     def poll_once(self) -> int:
         """One batch; the number of messages it held."""

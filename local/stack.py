@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
 import httpx
 
 from local import virtual_time
@@ -35,7 +36,15 @@ from local.poller import RetryPoller
 from local.provision import LOCAL_WEBHOOK_SECRETS, Resources, bridge_environment, provision
 from local.sim_rate_limit import RateLimit, add_rate_limit_arguments, rate_limit_from_args
 from local.simulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SensorDataSimulator
-from local.template_routes import ROOT, functions, http_routes, import_handler, load_template, sqs_consumer
+from local.template_routes import (
+    ROOT,
+    Handler,
+    functions,
+    http_routes,
+    import_handler,
+    load_template,
+    sqs_consumer,
+)
 from sensor_bridge.model.profiles import device_ref_id
 from sensor_bridge.runtime import clock
 
@@ -74,6 +83,10 @@ class LocalStack:
         self.resources: Resources | None = None
         self.poller: RetryPoller | None = None
         self._saved_env: dict[str, str | None] = {}
+        # Per function (template logical id), when run_functions_with() gave each its own.
+        self._function_envs: dict[str, dict[str, str]] = {}
+        self._current_function: str | None = None
+        self._function_names: set[str] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> LocalStack:
@@ -96,6 +109,7 @@ class LocalStack:
     def reset(self) -> None:
         """A clean account and API: new resources, empty simulator, clock back to now."""
         assert self.simulator is not None
+        self._drop_function_environments()
         endpoint = os.environ["AWS_ENDPOINT_URL"]
         httpx.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
         self.simulator.reset()
@@ -108,6 +122,7 @@ class LocalStack:
         template = load_template()
         handler_name, props = sqs_consumer(template)
         code_uris = {p["Handler"]: p.get("CodeUri") for p in functions(template).values()}
+        self._consumer = next(n for n, p in functions(template).items() if p["Handler"] == handler_name)
         self.poller = RetryPoller(
             self.resources.retry_queue_url,
             self.resources.retry_queue_arn,
@@ -117,6 +132,54 @@ class LocalStack:
         self._routes = [
             (r, import_handler(r.handler, code_uris.get(r.handler))) for r in http_routes(template)
         ]
+
+    def run_functions_with(self, environments: dict[str, dict[str, str]]) -> None:
+        """Run each function (template logical id -> variables) in its own environment, as
+        separate Lambda functions are: its variables and its role's credentials replace the
+        shared ones around each invocation (one function at a time; a switch is a cold start).
+        The poller receives and deletes with the retry function's credentials, as the event
+        source mapping uses the function's role. reset() goes back to one shared environment."""
+        assert self.poller is not None
+        assert self.simulator is not None
+        assert self.resources is not None
+        shared = bridge_environment(self.resources, self.simulator.api_base_url, self.simulator.token_url)
+        self._function_envs = environments
+        self._function_names = set(shared) | {n for env in environments.values() for n in env}
+        self._routes = [(r, self._as_function(r.function, h)) for r, h in self._routes]
+        retry = environments[self._consumer]
+        client = boto3.client(
+            "sqs",
+            aws_access_key_id=retry["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=retry["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=retry.get("AWS_SESSION_TOKEN"),
+        )
+        old = self.poller
+        handler = self._as_function(self._consumer, old.handler)
+        self.poller = RetryPoller(
+            old.queue_url, old.queue_arn, handler, batch_size=old.batch_size, client=client
+        )
+
+    def _as_function(self, function: str, handler: Handler) -> Handler:
+        def invoke(event: dict[str, Any], context: Any) -> Any:
+            if self._current_function != function:
+                for name in self._function_names:
+                    os.environ.pop(name, None)
+                self._set_env(self._function_envs[function])
+                boto3.DEFAULT_SESSION = None  # it holds the credentials it resolved first
+                cold_start()
+                self._current_function = function
+            return handler(event, context)
+
+        return invoke
+
+    def _drop_function_environments(self) -> None:
+        if not self._function_envs:
+            return
+        for name in self._function_names:
+            os.environ.pop(name, None)
+        self._set_env({name: LOCAL_AWS[name] for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")})
+        boto3.DEFAULT_SESSION = None
+        self._function_envs, self._current_function = {}, None
 
     def start_gateway(self) -> Gateway:
         self.gateway = Gateway(self._routes, port=self.gateway_port).start()
