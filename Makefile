@@ -22,19 +22,21 @@ export SAM_CLI_TELEMETRY := 0
 
 .PHONY: run serve test test-py313 unit lint typecheck template-checks sam-build bench clean
 
-$(VENV)/.installed: requirements-dev.txt layers/bridge/requirements.txt
+$(VENV)/.installed: requirements-dev.txt requirements-translator.txt layers/bridge/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-translator.txt
 	touch $@
 
 # The Lambda runtime's Python, for the test suite's second run (the first runs on $(PYTHON)).
 VENV313 := .venv-py313
-$(VENV313)/.installed: requirements-dev.txt layers/bridge/requirements.txt
+$(VENV313)/.installed: requirements-dev.txt requirements-translator.txt layers/bridge/requirements.txt
 	@test -n "$(PY313)" || { echo "python3.13 not found (set PY313=/path/to/python3.13)"; exit 1; }
 	$(PY313) -m venv $(VENV313)
 	$(VENV313)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV313)/bin/python -m pip install --quiet -r requirements-dev.txt
+	$(VENV313)/bin/python -m pip install --quiet --no-deps -r requirements-translator.txt
 	touch $@
 
 $(SAM_VENV)/.installed: requirements-sam.txt
