@@ -13,14 +13,17 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-PLATFORMS = (
-    "the-things-stack",
-    "chirpstack",
-    "particle",
-    "azure-iot-hub",
-    "aws-iot-core",
-    "standard-webhooks",
-)
+# The one list of platforms: the name a source's `platform` says -> its module in
+# sensor_bridge/platforms/. Adding a platform is adding that module and one line here.
+PLATFORM_MODULES = {
+    "the-things-stack": "things_stack",
+    "chirpstack": "chirpstack",
+    "particle": "particle",
+    "azure-iot-hub": "azure_event_grid",
+    "aws-iot-core": "aws_iot_core",
+    "standard-webhooks": "standard_webhooks",
+}
+PLATFORMS = tuple(PLATFORM_MODULES)
 SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 DEFAULT_CONFIG_FILE = Path(__file__).with_name("default_config.yaml")
 
@@ -108,9 +111,7 @@ class FieldMapping(_Strict):
 
 
 class Source(_Strict):
-    platform: Literal[
-        "the-things-stack", "chirpstack", "particle", "azure-iot-hub", "aws-iot-core", "standard-webhooks"
-    ]
+    platform: str  # one of PLATFORMS
     auth: Auth
     node_id: str | None = None  # absent: the bridge creates one node for this source
     itwin_id: str | None = None
@@ -122,6 +123,13 @@ class Source(_Strict):
     # `auth: {type: none}` lets anyone who finds the URL create and delete devices: a source must
     # say so twice, so that a leftover test setting or a half-edited auth block never ships.
     allow_unauthenticated: bool = False
+
+    @field_validator("platform")
+    @classmethod
+    def _known_platform(cls, value: str) -> str:
+        if value not in PLATFORM_MODULES:
+            raise ValueError(f"unknown platform {value!r}: use one of {', '.join(PLATFORMS)}")
+        return value
 
     @model_validator(mode="after")
     def _platform_specific_keys(self) -> Source:
