@@ -15,9 +15,9 @@ from sensor_bridge.retry.plan import (
     SQS_MAX_DELAY_SECONDS,
     backoff_seconds,
     next_hop,
-    parse_retry_after,
     wait_seconds,
 )
+from sensor_bridge.sensor_data.retry_after import parse_retry_after
 
 NOW = datetime(2025, 11, 28, 12, 0, 0, tzinfo=UTC)
 
@@ -76,7 +76,7 @@ def test_waits_over_900_seconds_go_in_hops_never_shortened(wait: int, delay: int
 
 
 def test_retry_after_beyond_half_a_day_is_unusable_and_falls_to_the_backoff() -> None:
-    from sensor_bridge.retry.plan import MAX_RETRY_AFTER_SECONDS
+    from sensor_bridge.sensor_data.retry_after import MAX_RETRY_AFTER_SECONDS
 
     now = datetime(2026, 11, 28, tzinfo=UTC)
     assert parse_retry_after(str(MAX_RETRY_AFTER_SECONDS), now) == MAX_RETRY_AFTER_SECONDS

@@ -12,6 +12,7 @@ from functools import cache
 from typing import Any
 
 from sensor_bridge.model.replies import RequestError
+from sensor_bridge.runtime.process import on_reset
 from sensor_bridge.runtime.settings import settings
 from sensor_bridge.store.aws_clients import client_config
 
@@ -69,6 +70,7 @@ def once_per_event(process: Handler) -> Handler:
     return run
 
 
+@on_reset
 def reset() -> None:
     _persistence.cache_clear()
     _config.cache_clear()

@@ -17,6 +17,7 @@ from sensor_bridge.retry.queue import NotPersisted
 from sensor_bridge.retry.route import act_on
 from sensor_bridge.runtime.budget import Budget, HasRemainingTime
 from sensor_bridge.runtime.observability import Metric, count, logger
+from sensor_bridge.runtime.process import on_reset
 from sensor_bridge.runtime.settings import settings
 from sensor_bridge.store.config_source import current_config
 
@@ -77,6 +78,11 @@ def _process_event(*, event: dict[str, Any], budget: Budget) -> dict[str, Any]:
     work = WorkItem(device_event)
     outcome = deliver(work, current_config(), budget=budget)
     return act_on(work, outcome).to_json()
+
+
+@on_reset
+def _forget_handler() -> None:
+    _process.cache_clear()
 
 
 @cache

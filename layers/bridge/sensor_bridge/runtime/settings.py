@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from functools import cache
 
+from sensor_bridge.runtime.process import on_reset
+
 
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name, default)
@@ -51,5 +53,8 @@ class Settings:
 
 @cache
 def settings() -> Settings:
-    """The process's settings, read once (tests and the local stack call settings.cache_clear())."""
+    """The process's settings, read once (forgotten by reset_process_state())."""
     return Settings.from_env()
+
+
+on_reset(settings.cache_clear)

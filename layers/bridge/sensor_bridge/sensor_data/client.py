@@ -15,10 +15,10 @@ from pydantic import ValidationError
 
 from sensor_bridge.model.contract import ErrorResponse, IntegrationRequest, IntegrationResponse
 from sensor_bridge.model.outcomes import Integrated, Outcome, Parked, RateLimited, Retryable
-from sensor_bridge.retry.plan import parse_retry_after
 from sensor_bridge.runtime import clock
 from sensor_bridge.runtime.http import http_client
 from sensor_bridge.runtime.settings import settings
+from sensor_bridge.sensor_data.retry_after import parse_retry_after
 
 ACCEPT = "application/vnd.bentley.itwin-platform.v1+json"
 

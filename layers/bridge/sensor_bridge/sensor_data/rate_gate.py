@@ -11,6 +11,7 @@ import threading
 
 from sensor_bridge.model.outcomes import Outcome, RateLimited
 from sensor_bridge.runtime import clock
+from sensor_bridge.runtime.process import on_reset
 
 HELD_BACK = "held back: the API asked to wait (Retry-After)"
 # The gate holds this process's calls for at most this long after one 429: the API's longest
@@ -38,6 +39,7 @@ def learn(outcome: Outcome) -> None:
             _blocked_until = max(_blocked_until, clock.now() + hold)
 
 
+@on_reset
 def reset() -> None:
     global _blocked_until
     with _lock:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import httpx
 
 from sensor_bridge.runtime.http import http_client
+from sensor_bridge.runtime.process import on_reset
 from sensor_bridge.runtime.settings import settings
 from sensor_bridge.store.secrets import get_json_secret
 
@@ -102,3 +103,4 @@ def _oauth_error(answer: httpx.Response) -> str:
 
 
 token_provider = TokenProvider()
+on_reset(token_provider.invalidate)

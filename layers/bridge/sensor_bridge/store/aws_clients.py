@@ -9,6 +9,8 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from sensor_bridge.runtime.process import on_reset
+
 
 def client_config() -> Any:
     """The botocore Config of every AWS client the bridge makes (Secrets Manager's included)."""
@@ -32,6 +34,7 @@ def dynamodb() -> Any:
     return boto3.client("dynamodb", config=client_config())
 
 
+@on_reset
 def reset() -> None:
     """Forget the clients (tests and the local stack change endpoints between runs)."""
     sqs.cache_clear()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cache
 
 from sensor_bridge.model.config import DEFAULT_CONFIG_FILE, BridgeConfig, load_config_file, parse_config
+from sensor_bridge.runtime.process import on_reset
 from sensor_bridge.runtime.settings import settings
 
 
@@ -20,3 +21,6 @@ def current_config() -> BridgeConfig:
         text = SSMProvider(boto_config=client_config()).get(s.config_parameter)
         return parse_config(str(text), origin=f"ssm:{s.config_parameter}")
     return load_config_file(s.config_file or DEFAULT_CONFIG_FILE)
+
+
+on_reset(current_config.cache_clear)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from sensor_bridge.runtime.process import on_reset
 from sensor_bridge.runtime.settings import settings
 
 
@@ -47,6 +48,7 @@ def webhook_secret(name: str) -> str | None:
     return str(value) if value is not None else None
 
 
+@on_reset
 def reset() -> None:
     """Forget the provider, its client and its cached values (a new execution environment)."""
     secrets_provider.cache_clear()
