@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 
 from bench.common import write
-from bench.webhook_latency import join_accept
+from bench.devices import join_accept
 from local import virtual_time
 from local.stack import LocalStack, logs_to
 from sensor_bridge.model.profiles import device_ref_id

@@ -11,24 +11,38 @@ import sys
 
 from bench.common import RESULTS
 
-BENCHMARKS = ["bench.cold_start", "bench.webhook_latency", "bench.burst"]
+# bench.cost reads bench.cold_start's results: it runs after it.
+BENCHMARKS = ["bench.cold_start", "bench.cost", "bench.webhook_latency", "bench.burst"]
+COST_ITEMS = [
+    ("api_gateway", "API Gateway HTTP API"),
+    ("lambda_requests", "Lambda requests"),
+    ("lambda_duration", "Lambda duration (GB-s, arm64)"),
+    ("dynamodb", "DynamoDB on-demand (WRU, RRU)"),
+    ("sqs", "SQS requests"),
+    ("secrets_manager", "Secrets Manager calls"),
+    ("cloudwatch_logs", "CloudWatch Logs ingestion"),
+    ("xray", "X-Ray traces"),
+    ("total", "**total**"),
+]
 
 
 def table() -> str:
     cold = json.loads((RESULTS / "cold_start.json").read_text())
     latency = json.loads((RESULTS / "webhook_latency.json").read_text())
     rows = ["| measure | p50 (or result) | p90/p99 (or detail) | notes |", "|---|---|---|---|"]
-    for handler in cold["handlers"]:
-        imp, rss = handler["import_ms"], handler["max_rss_mb"]
+    for r in cold["imports"]:
         rows.append(
-            f"| cold start: import `{handler['module']}` | {imp['p50']} ms | p90 {imp['p90']} ms "
-            f"| {cold['interpreter']}, {cold['machine']}; max RSS {rss['p50']} MB |"
+            f"| cold start: import `{r['handler']}` / import its dependencies alone | ratio {r['ratio']} "
+            f"| {r['handler_import_ms']['p50']} ms / {r['deps_import_ms']['p50']} ms "
+            f"| medians of {cold['pairs']} alternating pairs, {cold['interpreter']}, sampled-tracing env |"
         )
-    new, repeat = latency["new_device_ms"], latency["repeat_device_ms"]
+    first = cold["first_request"]
     rows.append(
-        f"| first webhook of a fresh process (clients, secrets, token, node) | {latency['first_call_ms']} ms "
-        f"| one sample | Python {latency['python']} |"
+        f"| fresh webhook process: import + first request (new device) | {first['import_ms']} ms "
+        f"+ {first['first_request_ms']} ms | second request {first['second_request_ms']} ms "
+        f"| medians of {first['processes']} processes, {cold['interpreter']}, traced |"
     )
+    new, repeat = latency["new_device_ms"], latency["repeat_device_ms"]
     rows.append(
         "| webhook, new device (claim, write-ahead mark, API call, record) "
         f"| {new['p50']} ms | p99 {new['p99']} ms "
@@ -38,6 +52,13 @@ def table() -> str:
         f"| webhook, repeat of an integrated device (no API call) | {repeat['p50']} ms "
         f"| p99 {repeat['p99']} ms "
         f"| {latency['device_creations_in_api']} creations for {latency['devices']} devices x 2 joins |"
+    )
+    cost = json.loads((RESULTS / "cost.json").read_text())
+    usd = cost["dollars_per_million"]
+    rows.append(
+        f"| cost per million new-device onboardings | ${usd['new_device']['total']} "
+        f"| repeats ${usd['repeat']['total']}, retried devices ${usd['retried_device']['total']} "
+        f"| {cost['memory_mb']} MB arm64, us-east-1 list prices; assumptions in the cost table |"
     )
     burst = json.loads((RESULTS / "burst.json").read_text())
     rows.append(
@@ -50,11 +71,50 @@ def table() -> str:
     return "\n".join(rows)
 
 
+def cost_table() -> str:
+    cost = json.loads((RESULTS / "cost.json").read_text())
+    paths = cost["paths"]
+    per = cost["dollars_per_million"]
+    names = ("new_device", "repeat", "retried_device")
+    rows = [
+        "| $ per million | new-device onboardings | repeats (known device, no call) | retried devices |",
+        "|---|---|---|---|",
+    ]
+    for key, label in COST_ITEMS:
+        rows.append(f"| {label} | " + " | ".join(f"{per[n][key]:.3f}" for n in names) + " |")
+    rows.append(
+        "| measured: AWS requests, WRU / RRU per device | "
+        + " | ".join(
+            f"{sum(paths[n]['requests_per_device'].values()):g}, "
+            f"{paths[n]['wru_per_device']:g} / {paths[n]['rru_per_device']:g}"
+            for n in names
+        )
+        + " |"
+    )
+    rows.append(
+        "| measured: handler CPU ms, log bytes per device | "
+        + " | ".join(
+            f"{paths[n]['webhook_cpu_ms_p50'] + paths[n]['retry_cpu_ms_p50']:.1f}, "
+            f"{paths[n]['log_bytes_per_device']:.0f}"
+            for n in names
+        )
+        + " |"
+    )
+    rows.append(
+        "| billed ms per device (derived) | "
+        + " | ".join(f"{per[n]['billed_ms_per_device']}" for n in names)
+        + " |"
+    )
+    return "\n".join(rows)
+
+
 def main() -> None:
     for module in BENCHMARKS:
         subprocess.run([sys.executable, "-m", module], check=True)
     print()
     print(table())
+    print()
+    print(cost_table())
 
 
 if __name__ == "__main__":

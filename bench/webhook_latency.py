@@ -10,23 +10,14 @@ loopback HTTP, so the figures are the bridge's own overhead plus loopback round 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 from bench.common import summary, write
+from bench.devices import join_accept
 from local.stack import LocalStack, logs_to
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def join_accept(index: int) -> bytes:
-    template = json.loads((ROOT / "events" / "ttn-01-join-accept.json").read_text())
-    body = json.loads(template["body"])
-    body["end_device_ids"]["device_id"] = f"bench-{index:05d}"
-    body["end_device_ids"]["dev_eui"] = f"70B3D57ED{index:07X}"
-    body["join_accept"]["session_key_id"] = f"bench-session-{index}"
-    return json.dumps(body).encode()
 
 
 def main() -> None:
