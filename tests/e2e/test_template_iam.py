@@ -27,6 +27,7 @@ from typing import Any
 import boto3
 import httpx
 import pytest
+from moto.sqs.models import SQSBackend
 
 from local.stack import LocalStack
 from local.template_stack import (
@@ -242,10 +243,10 @@ def _matches(pattern: str, value: str) -> bool:
 
 
 # -- the scenarios ---------------------------------------------------------------------------
-def run_scenarios(stack: LocalStack) -> None:
+def run_scenarios(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every AWS call of both functions: integrate, duplicate, 429 queued then retried (with a
     second 429 re-queued by the retry function), 422 parked by the webhook function, 5xx until
-    the retry function dead-letters."""
+    the retry function dead-letters, and an SQS outage (the idempotency record is deleted)."""
     assert stack.simulator is not None
     status, first = stack.post_event(tts_event())  # secrets, idempotency, registry
     assert (status, first["results"][0]["status"]) == (200, "integrated")
@@ -270,13 +271,32 @@ def run_scenarios(stack: LocalStack) -> None:
     assert "bridge-monitoring/refused-01" in parked
     assert stack.queue_messages("retry") == []
 
+    # SQS fails after IAM allowed the call: the webhook answers 503 and deletes its idempotency
+    # record, so the platform's resend runs afresh.
+    stack.simulator.clear_faults()  # the 502s the dead-lettered device left over
+    stack.simulator.inject({"status": 503})
+    with monkeypatch.context() as outage:
+        outage.setattr(SQSBackend, "send_message", _unavailable)
+        status, _ = stack.post_event(tts_event(device="outage-01"))
+    assert status == 503
+    status, _ = stack.post_event(tts_event(device="outage-01"))
+    assert status in (200, 202)  # taken this time (the record of the failed one is gone)
+    stack.drain()
+    assert stack.simulator.state()["created"][ref("outage-01")] == 1
+
+
+def _unavailable(*_: Any, **__: Any) -> None:
+    from moto.sqs.exceptions import OverLimit
+
+    raise OverLimit(0)  # any SQS error: the code treats them alike (NotPersisted)
+
 
 def test_every_aws_call_of_both_functions_is_allowed_by_the_templates_roles(
     stack: LocalStack, enforcing: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     enforced = enforce_template_iam(stack, monkeypatch)
 
-    run_scenarios(stack)
+    run_scenarios(stack, monkeypatch)
 
     calls = enforced.enforcement.calls
     assert {c.principal for c in calls} == set(enforced.grants)  # both roles made calls
@@ -288,6 +308,7 @@ def test_every_aws_call_of_both_functions_is_allowed_by_the_templates_roles(
         "sqs:SendMessage",
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",
+        "dynamodb:DeleteItem",
     }
     missing = sorted({f"{c.principal}: {c.action} on {c.resource}" for c in enforced.enforcement.denied()})
     print("\nneeded but not granted:", *missing or ["none"], sep="\n  ")
