@@ -1,31 +1,40 @@
 """A Bentley iTwin Sensor Data API simulator plus an IMS-style token endpoint, over real HTTP.
 
-Standard library only. It serves, on loopback:
+Standard library only; docs/SIMULATOR.md is the user's guide (every route, with curl examples).
+It serves, on loopback:
 
 * ``POST /connect/token`` - OAuth2 client credentials (form fields or HTTP Basic client auth),
   scope ``itwin-platform``; answers OAuth2-style errors (``{"error": "invalid_client"}``).
 * ``POST /sensor-data/integrations/integrate`` - the integrate call, with the seed's request,
   response and error shapes (``{"error": {"code", "message", "target"?}}``).
+* ``POST /sensor-data/data/upload`` - readings against the sensor ids integrate assigned; 202 and
+  no body, or 422 ``InvalidUploadDataRequest`` with a ``target`` (``local.sim_upload``).
+* ``GET /sensor-data/integrations/nodes[?iTwinId=]`` - ``{"nodes": [...]}``, each node as the
+  integrate answer gave it, with the ``NAME`` it was created with.
 * ``/_sim/...`` - unauthenticated admin and inspection routes:
-  ``GET /_sim/state``, ``GET|POST /_sim/config`` (``rate_limit_per_minute``, ``token_ttl_seconds``;
-  posting resets the rate window), ``POST|DELETE /_sim/faults`` (a FIFO of ``{"status",
-  "retry_after", "body", "latency_ms", "drop", "count", "after_apply"}`` applied to the next
-  integrate calls that pass auth and the rate limit), ``POST /_sim/expire-tokens``, ``POST /_sim/reset``.
+  ``GET /_sim/state``, ``GET|POST /_sim/config`` (``tier``, ``rate_limit_per_minute``,
+  ``rate_limit_per_hour``, ``token_ttl_seconds``, ``upload_max_observations``; posting refills
+  every rate budget), ``POST|DELETE /_sim/faults`` (``local.sim_faults``: a FIFO of ``{"status",
+  "retry_after", "body", "latency_ms", "drop", "count", "after_apply", "operation"}`` applied to
+  the next calls of that operation that pass auth and the rate limit), ``POST /_sim/expire-tokens``,
+  ``POST /_sim/reset``.
   A status or drop fault with ``"after_apply": true`` fails *after* the request was processed: the
-  integrate call is applied in full (as the real API does when its gateway answers 502/504, or the
+  call is applied in full (as the real API does when its gateway answers 502/504, or the
   connection drops, after the backend committed), then the fault status is answered with an
-  API-style error body (or the connection is dropped) instead of the 200. Its ``latency_ms`` is
+  API-style error body (or the connection is dropped) instead of the success. Its ``latency_ms`` is
   spent after the apply. Only a request that would have succeeded is affected: one that would be
   answered 422 is answered its 422 and changes nothing.
   The same is available in-process: ``state()``, ``configure()``, ``inject()``, ``clear_faults()``,
   ``expire_tokens()``, ``reset()``.
 
-Integrate checks run in this order: Authorization header (401 ``HeaderNotFound``), token (401
-``InvalidAuthorizationToken``), "IoT Creator" role (403), rate limit (429, fixed one-minute window
-over calls that passed auth), injected faults, then the body (422 ``InvalidProcessIntegrationRequest``
-with a ``target``); ``after_apply`` faults come after the body instead. ``state()["calls"]`` records
-every integrate request with its final status; a dropped connection is recorded as status 0 with
-``"dropped": true``, and a call that was applied before its fault answered carries ``"applied": true``.
+Every API call is checked in this order: Authorization header (401 ``HeaderNotFound``), token (401
+``InvalidAuthorizationToken``), "IoT Creator" role (403), rate limit (429; ``local.sim_rate_limit``:
+a per-minute token bucket plus an hourly cap, one budget per OAuth client across all three
+operations), injected faults, then the body (422 with a ``target``); ``after_apply`` faults come
+after the body instead. ``state()`` records every call with its final status: integrate calls in
+``calls``, uploads in ``upload_calls``, listings in ``node_list_calls``; a dropped connection is
+recorded as status 0 with ``"dropped": true``, and a call that was applied before its fault
+answered carries ``"applied": true``. Stored readings are in ``observations``.
 
 Behaviour the real API does not document, and what the simulator assumes:
 
@@ -38,10 +47,15 @@ Behaviour the real API does not document, and what the simulator assumes:
   The sensors answered for a device are the ones it had before the call plus those the call created
   (sensors removed by the call are still answered, with their last props).
 * A whole request is validated before any state changes: it is applied to a copy that is only kept
-  when every item succeeded (all-or-nothing).
-* Removing a node (``integration.changeState == "remove"``) is not supported and answers 422.
+  when every item succeeded (all-or-nothing). Uploads are all-or-nothing too.
+* A node takes the client's ``integration.props`` (``NAME``...) at creation and on ``update``.
+  Removing a node (``integration.changeState == "remove"``) is not supported and answers 422.
+* The node listing has no paging (none is documented); without ``iTwinId`` it lists the nodes
+  created without one.
+* Removing a sensor or device removes its stored observations.
 
-Run it in the foreground with ``python -m local.simulator --port 8765 [--rate-limit N]``.
+Run it in the foreground with ``python -m local.simulator --port 8765 [--tier trial]
+[--rate-limit N] [--rate-limit-hour N]``.
 """
 
 from __future__ import annotations
@@ -484,7 +498,8 @@ class SensorDataSimulator:
         headers = dict(extra)
         if status == 429:
             headers["iTwinPlatform-RateLimit-RemainingCalls"] = "0"
-            headers["iTwinPlatform-Tier"] = self.rate_limit.header_tier
+            if self.rate_limit.limited:
+                headers["iTwinPlatform-Tier"] = self.rate_limit.header_tier
         if fault.retry_after is not None:
             headers["Retry-After"] = fault.retry_after
             headers["iTwinPlatform-RateLimit-Retry-After-Seconds"] = fault.retry_after
