@@ -19,7 +19,7 @@ import subprocess
 from typing import Any
 
 from bench.common import summary, write
-from bench.lambda_env import ROOT, XRayDaemon, lambda_environment
+from local.lambda_tracing import ROOT, XRayDaemon, lambda_environment
 
 PY313 = ROOT / ".venv-py313" / "bin" / "python"
 # What each handler's first request cannot be answered without, imported by the handler or on

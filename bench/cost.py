@@ -26,7 +26,7 @@ from typing import Any
 from bench.aws_meter import AwsMeter, metered
 from bench.common import RESULTS, write
 from bench.devices import join_accept
-from bench.lambda_env import ROOT
+from local.lambda_tracing import ROOT
 from local.stack import LocalStack, logs_to
 
 # Public list prices: us-east-1, arm64, on-demand, past the free tiers, first volume tier.

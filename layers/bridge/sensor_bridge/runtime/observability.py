@@ -7,12 +7,14 @@ from enum import StrEnum
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
+from sensor_bridge.runtime.tracing import LazyXRayProvider
+
 SERVICE = "sensor-bridge"
 NAMESPACE = "SensorBridge"
 
 logger = Logger(service=SERVICE)
-# Only what the bridge calls: patching every module X-Ray knows would add to each cold start.
-tracer = Tracer(service=SERVICE, patch_modules=("botocore", "httpx"))
+# Only what the bridge calls, and not before the first traced request (runtime/tracing.py).
+tracer = Tracer(service=SERVICE, auto_patch=False, provider=LazyXRayProvider(("botocore", "httpx")))
 metrics = Metrics(service=SERVICE, namespace=NAMESPACE)
 
 

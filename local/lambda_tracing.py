@@ -7,6 +7,8 @@ import json
 import os
 import socket
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,8 @@ SAMPLED_TRACE_ID = "Root=1-674c1f00-5f2a8b3c9d0e1f2a3b4c5d6e;Parent=53995c3f42cd
 
 
 def lambda_environment(function_name: str, daemon_address: str, memory_mb: int = 512) -> dict[str, str]:
-    """os.environ plus what the Lambda runtime sets (tracing on: no POWERTOOLS_TRACE_DISABLED)."""
+    """os.environ plus what the Lambda runtime sets (tracing on: no POWERTOOLS_TRACE_DISABLED),
+    for a fresh interpreter that plays one execution environment of `function_name`."""
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(
@@ -34,6 +37,8 @@ def lambda_environment(function_name: str, daemon_address: str, memory_mb: int =
         "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "eu-west-1"),
     }
     env.pop("POWERTOOLS_TRACE_DISABLED", None)
+    # The deployment package carries bytecode (see template.yaml's layer build): let it be written.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 
@@ -71,5 +76,21 @@ class XRayDaemon:
             _, _, body = datagram.partition(b"\n")
             self.segments.append(json.loads(body))
 
+    def wait_for(self, condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the X-Ray daemon stand-in did not receive it: {self.names()}")
+            time.sleep(0.05)
+
+    def entities(self) -> list[dict[str, Any]]:
+        """Every segment and subsegment received, nested ones included."""
+        found, pending = [], list(self.segments)
+        while pending:
+            entity = pending.pop()
+            found.append(entity)
+            pending.extend(entity.get("subsegments", []))
+        return found
+
     def names(self) -> list[str]:
-        return [s.get("name", "") for s in self.segments]
+        return [e.get("name", "") for e in self.entities()]
