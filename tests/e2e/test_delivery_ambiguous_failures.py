@@ -23,7 +23,7 @@ from local.lambda_runtime import cold_start
 from local.stack import LocalStack
 from sensor_bridge.model.config import DEFAULT_CONFIG_FILE
 from sensor_bridge.model.profiles import device_ref_id
-from sensor_bridge.store import registry
+from sensor_bridge.store.dynamodb_registry import DynamoDBRegistry
 from tests.conftest import load_event
 from tests.e2e.test_delivery_scenarios import (
     APP,
@@ -35,6 +35,8 @@ from tests.e2e.test_delivery_scenarios import (
     tts_event,
     with_node,
 )
+
+registry = DynamoDBRegistry()  # the registry the functions use, on the stack's moto
 
 AWS_SOURCE = "aws-iot-demo"
 AZURE_SOURCE = "azure-demo"
@@ -110,7 +112,7 @@ def test_crash_after_the_apis_200_then_a_resent_join_creates_no_second_device(
 ) -> None:
     with_node(ledger)
     assert stack.simulator is not None
-    real_record = registry.record_integrated
+    real_record = DynamoDBRegistry.record_integrated
     crashes: list[str] = []
 
     def dies_once(*args: Any, **kwargs: Any) -> None:
@@ -119,7 +121,7 @@ def test_crash_after_the_apis_200_then_a_resent_join_creates_no_second_device(
             raise RuntimeError("the Lambda was killed before the registry write")
         real_record(*args, **kwargs)
 
-    monkeypatch.setattr("sensor_bridge.store.registry.record_integrated", dies_once)
+    monkeypatch.setattr(DynamoDBRegistry, "record_integrated", dies_once)
 
     try:
         status, _ = stack.post_event(tts_event(session_key="first-join"))

@@ -14,7 +14,7 @@ from local.lambda_runtime import cold_start
 from local.stack import LocalStack
 from sensor_bridge.model.config import DEFAULT_CONFIG_FILE
 from sensor_bridge.sensor_data.rate_gate import HELD_BACK
-from sensor_bridge.store import registry
+from sensor_bridge.store.dynamodb_registry import DynamoDBRegistry
 from tests.e2e.test_delivery_scenarios import (
     APP,
     SOURCE,
@@ -25,6 +25,8 @@ from tests.e2e.test_delivery_scenarios import (
     tts_event,
     with_node,
 )
+
+registry = DynamoDBRegistry()  # the registry the functions use, on the stack's moto
 
 DEVICES = ["strain-gauge-01", "strain-gauge-02", "tilt-meter-03"]
 

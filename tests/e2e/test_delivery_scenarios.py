@@ -17,10 +17,12 @@ import pytest
 
 from local.lambda_runtime import cold_start
 from local.stack import LocalStack
-from sensor_bridge.delivery.deliver import IN_FLIGHT
+from sensor_bridge.delivery.context import IN_FLIGHT
 from sensor_bridge.model.profiles import device_ref_id
-from sensor_bridge.store import registry
+from sensor_bridge.store.dynamodb_registry import DynamoDBRegistry
 from tests.conftest import load_event
+
+registry = DynamoDBRegistry()  # the registry the functions use, on the stack's moto
 
 SOURCE = "ttn-demo"
 APP = "bridge-monitoring"

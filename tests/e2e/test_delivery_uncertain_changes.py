@@ -15,9 +15,11 @@ from local.lambda_runtime import cold_start
 from local.stack import LocalStack
 from sensor_bridge.model.config import DEFAULT_CONFIG_FILE
 from sensor_bridge.model.profiles import device_ref_id
-from sensor_bridge.store import registry
+from sensor_bridge.store.dynamodb_registry import DynamoDBRegistry
 from tests.conftest import load_event
 from tests.e2e.test_delivery_scenarios import changes, ref, tts_event
+
+registry = DynamoDBRegistry()  # the registry the functions use, on the stack's moto
 
 AWS_SOURCE = "aws-iot-demo"
 NODE_MODEL = "the-things-products/the-things-node"  # matches the environment-sensor profile

@@ -31,6 +31,15 @@ class WorkItem:
         """Who holds the device's lease while this delivery runs."""
         return f"{self.work_id}.{self.holder}"
 
+    @property
+    def event_time(self) -> float:
+        """When the platform says the event happened; when the bridge first had it, if it does not say.
+
+        Deletions and creations are ordered by it: Event Grid and others redeliver out of order, for
+        hours, so the order of arrival is not the order of events.
+        """
+        return self.event.occurred_at if self.event.occurred_at is not None else self.first_seen
+
     def after_attempt(self, error: str | None) -> WorkItem:
         return replace(self, attempts=self.attempts + 1, last_error=error)
 

@@ -6,6 +6,7 @@ leaves only the failed messages on the queue.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -70,7 +71,8 @@ def _wait_longer(work: WorkItem) -> WorkItem | Result:
         )
         work = replace(work, attempts=0, parked_reason=None)
     if work.not_before is not None:
-        remaining = int(work.not_before - clock.now())
+        # Rounded up: a hop that ends a fraction early would call before the API's Retry-After.
+        remaining = math.ceil(work.not_before - clock.now())
         if remaining > 0:
             delay = schedule(replace(work, not_before=None), remaining)
             return Result(work.event.device_id, "queued", "waiting for Retry-After", retry_in_seconds=delay)

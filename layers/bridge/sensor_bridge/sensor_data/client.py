@@ -1,4 +1,5 @@
-"""The Sensor Data API call and the reading of its answer into an Outcome.
+"""The Sensor Data integrate call (with its token and the rate gate) and the reading of its answer
+into an Outcome.
 
 One place decides what an answer means: 200 integrated, 429 rate-limited, 408/5xx/transport
 errors retryable, 401 a token problem (the caller refreshes once), other 4xx parked.
@@ -16,9 +17,14 @@ from pydantic import ValidationError
 from sensor_bridge.model.contract import ErrorResponse, IntegrationRequest, IntegrationResponse
 from sensor_bridge.model.outcomes import Integrated, Outcome, Parked, RateLimited, Retryable
 from sensor_bridge.runtime import clock
+from sensor_bridge.runtime.budget import BUDGET_SPENT, Budget
 from sensor_bridge.runtime.http import http_client
+from sensor_bridge.runtime.observability import Metric, count, tracer
 from sensor_bridge.runtime.settings import settings
+from sensor_bridge.sensor_data import rate_gate
 from sensor_bridge.sensor_data.retry_after import parse_retry_after
+from sensor_bridge.sensor_data.tokens import TokenUnavailable, token_provider
+from sensor_bridge.store.secrets import SecretUnavailable
 
 ACCEPT = "application/vnd.bentley.itwin-platform.v1+json"
 
@@ -35,6 +41,37 @@ class ApiCall:
     outcome: Outcome | TokenRejected
     status: int | None
     latency_ms: float
+
+
+@tracer.capture_method(capture_response=False)
+def integrate(
+    request: IntegrationRequest, source: str, *, budget: Budget | None = None, itwin_id: str | None = None
+) -> Outcome:
+    """POST the integration with a token; on 401 refresh the token once and try again, then park.
+
+    Not sent at all while the rate gate holds calls back, or when the budget has no room for it."""
+    for refreshed in (False, True):
+        held = rate_gate.held_back()
+        if held is not None:
+            return held
+        timeout = budget.call_timeout() if budget is not None else None
+        if budget is not None and timeout is None:
+            return Retryable(BUDGET_SPENT)
+        try:
+            token = token_provider.get()
+        except TokenUnavailable as exc:
+            return Retryable(str(exc)) if exc.retryable else Parked(str(exc))
+        except SecretUnavailable as exc:
+            return Retryable(str(exc))
+        call = post_integration(request, token, timeout_s=timeout, itwin_id=itwin_id)
+        count(Metric.API_LATENCY, source, call.latency_ms)
+        if not isinstance(call.outcome, TokenRejected):
+            rate_gate.learn(call.outcome)
+            return call.outcome
+        token_provider.invalidate(token)
+        if refreshed:
+            return Parked(f"{call.outcome.reason} after a token refresh", 401)
+    raise AssertionError("unreachable")
 
 
 def post_integration(

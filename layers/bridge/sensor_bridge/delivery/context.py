@@ -1,0 +1,57 @@
+"""What every step of one delivery run reads: the configuration, the registry port, the API call,
+the time budget, and the nodes found so far (one lookup per source per run)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sensor_bridge.model.config import BridgeConfig, Source
+from sensor_bridge.model.contract import DeviceChange, Integration, IntegrationRequest
+from sensor_bridge.model.outcomes import Outcome
+from sensor_bridge.model.profiles import DeviceSpec
+from sensor_bridge.model.work import WorkItem
+from sensor_bridge.runtime.budget import Budget
+from sensor_bridge.runtime.settings import settings
+from sensor_bridge.store.registry import DeviceRegistry
+
+IN_FLIGHT = "another delivery of this device is in progress"
+
+
+class IntegrateCall(Protocol):
+    """The integrate call as delivery sees it (`sensor_data.client.integrate`; a fake in unit tests)."""
+
+    def __call__(
+        self, request: IntegrationRequest, source: str, *, budget: Budget | None, itwin_id: str | None
+    ) -> Outcome: ...
+
+
+@dataclass
+class Delivery:
+    config: BridgeConfig
+    registry: DeviceRegistry
+    api: IntegrateCall
+    budget: Budget | None = None
+    nodes: dict[str, str | Outcome] = field(default_factory=dict)  # per source: its node, or why not
+
+    def integrate(
+        self, node_id: str, changes: list[DeviceChange], source: Source, source_name: str
+    ) -> Outcome:
+        request = IntegrationRequest(integration=Integration(nodeId=node_id, devices=changes))
+        return self.api(request, source_name, budget=self.budget, itwin_id=itwin_for(source))
+
+
+def itwin_for(source: Source) -> str | None:
+    return source.itwin_id or settings().itwin_id
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A device's change as it was computed: from which work, spec and node, with which facts, and
+    the sensor ids already downstream (a probe may have found some)."""
+
+    work: WorkItem
+    spec: DeviceSpec
+    node_id: str
+    facts: dict[str, Any]
+    previous_sensors: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,262 @@
+"""The device registry in DynamoDB: every write is a conditional UpdateItem on one table.
+
+Items: `device#<source>#<device id>` and `node#<source>`. Structured values (sensor ids, the spec
+last integrated, the device's facts) are JSON strings: the registry never queries inside them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sensor_bridge.runtime import clock
+from sensor_bridge.runtime.settings import settings
+from sensor_bridge.store.aws_clients import dynamodb
+from sensor_bridge.store.registry import (
+    LEASE_SECONDS,
+    DeviceRecord,
+    IntegratedDevice,
+    LeaseLost,
+    NodeRecord,
+)
+
+Item = dict[str, Any]
+_LEASE_FREE = "attribute_not_exists(lease_until) OR lease_until < :now OR claimed_by = :me"
+
+
+def _device_key(source: str, device_id: str) -> Item:
+    return {"pk": {"S": f"device#{source}#{device_id}"}}
+
+
+def _node_key(source: str) -> Item:
+    return {"pk": {"S": f"node#{source}"}}
+
+
+def _string(item: Item, name: str) -> str | None:
+    value = item.get(name)
+    return value["S"] if value and "S" in value else None
+
+
+def _number(item: Item, name: str) -> float | None:
+    return float(item[name]["N"]) if name in item else None
+
+
+def _json(item: Item, name: str) -> Any:
+    text = _string(item, name)
+    return json.loads(text) if text else None
+
+
+def _to_device(source: str, device_id: str, item: Item) -> DeviceRecord:
+    return DeviceRecord(
+        source=source,
+        device_id=device_id,
+        state=_string(item, "state") or "pending",
+        ref_id=_string(item, "ref_id"),
+        node_id=_string(item, "node_id"),
+        api_device_id=_string(item, "api_device_id"),
+        sensor_ids=_json(item, "sensor_ids") or {},
+        spec=_json(item, "spec"),
+        facts=_json(item, "facts"),
+        fingerprint=_string(item, "fingerprint"),
+        maybe_created=bool(item.get("maybe_created", {}).get("BOOL", False)),
+        removed_at=_number(item, "removed_at"),
+        appeared_at=_number(item, "appeared_at"),
+        reason=_string(item, "reason"),
+        claimed_by=_string(item, "claimed_by"),
+    )
+
+
+def _update(**request: Any) -> Item | None:
+    """A conditional UpdateItem on the registry: its answer, or None when the condition failed."""
+    from botocore.exceptions import ClientError
+
+    try:
+        answer: Item = dynamodb().update_item(TableName=settings().registry_table, **request)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return None
+        raise
+    return answer
+
+
+def _get(key: Item) -> Item | None:
+    answer = dynamodb().get_item(TableName=settings().registry_table, Key=key, ConsistentRead=True)
+    item: Item | None = answer.get("Item")
+    return item
+
+
+def _created_mark(maybe_created: bool | None) -> dict[str, Item]:
+    return {} if maybe_created is None else {"maybe_created": {"BOOL": maybe_created}}
+
+
+class DynamoDBRegistry:
+    """`DeviceRegistry` on the table named by REGISTRY_TABLE (GetItem and UpdateItem only)."""
+
+    def get_device(self, source: str, device_id: str) -> DeviceRecord | None:
+        item = _get(_device_key(source, device_id))
+        return _to_device(source, device_id, item) if item else None
+
+    def claim_device(self, source: str, device_id: str, claimant: str, ref_id: str) -> DeviceRecord | None:
+        now = int(clock.now())
+        answer = _update(
+            Key=_device_key(source, device_id),
+            UpdateExpression="SET claimed_by = :me, lease_until = :until, ref_id = :ref, "
+            "#state = if_not_exists(#state, :pending), updated_at = :now",
+            ConditionExpression=_LEASE_FREE,
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={
+                ":me": {"S": claimant},
+                ":until": {"N": str(now + LEASE_SECONDS)},
+                ":now": {"N": str(now)},
+                ":ref": {"S": ref_id},
+                ":pending": {"S": "pending"},
+            },
+            ReturnValues="ALL_NEW",
+        )
+        return _to_device(source, device_id, answer["Attributes"]) if answer is not None else None
+
+    def _finish(
+        self, source: str, device_id: str, claimant: str, sets: dict[str, Item], removes: tuple[str, ...] = ()
+    ) -> None:
+        """Write the result of a call and give the lease back, only if we still hold it."""
+        values = {f":{k}": v for k, v in sets.items()}
+        values[":me"] = {"S": claimant}
+        expression = "SET " + ", ".join(f"#{k} = :{k}" for k in sets)
+        expression += " REMOVE " + ", ".join(("claimed_by", "lease_until", *removes))
+        _update(
+            Key=_device_key(source, device_id),
+            UpdateExpression=expression,
+            ConditionExpression="claimed_by = :me",
+            ExpressionAttributeNames={f"#{k}": k for k in sets},
+            ExpressionAttributeValues=values,
+        )
+
+    def record_integrated(self, source: str, device_id: str, claimant: str, result: IntegratedDevice) -> None:
+        announced = {"appeared_at": {"N": str(result.appeared_at)}} if result.appeared_at is not None else {}
+        sets: dict[str, Item] = {
+            **announced,
+            "state": {"S": "integrated"},
+            "node_id": {"S": result.node_id},
+            "api_device_id": {"S": result.api_device_id},
+            "sensor_ids": {"S": json.dumps(result.sensor_ids, sort_keys=True)},
+            "spec": {"S": json.dumps(result.spec, sort_keys=True)},
+            "fingerprint": {"S": result.fingerprint},
+            "facts": {"S": json.dumps(result.facts, sort_keys=True)},
+            "maybe_created": {"BOOL": False},
+            "integrated_at": {"N": str(int(clock.now()))},
+        }
+        self._finish(source, device_id, claimant, sets, removes=("reason",))
+
+    def record_removed(self, source: str, device_id: str, claimant: str, *, removed_at: float) -> None:
+        sets: dict[str, Item] = {
+            "state": {"S": "removed"},
+            "maybe_created": {"BOOL": False},
+            "removed_at": {"N": str(removed_at)},
+        }
+        gone = ("api_device_id", "sensor_ids", "spec", "fingerprint", "facts", "reason")
+        self._finish(source, device_id, claimant, sets, removes=gone)
+
+    def record_tombstone(self, source: str, device_id: str, *, removed_at: float) -> bool:
+        answer = _update(
+            Key=_device_key(source, device_id),
+            UpdateExpression="SET #state = :removed, removed_at = :at",
+            ConditionExpression="attribute_not_exists(api_device_id) AND "
+            "(attribute_not_exists(maybe_created) OR maybe_created = :no) AND "
+            "(attribute_not_exists(lease_until) OR lease_until < :now)",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={
+                ":removed": {"S": "removed"},
+                ":no": {"BOOL": False},
+                ":now": {"N": str(clock.now())},
+                ":at": {"N": str(removed_at)},
+            },
+        )
+        return answer is not None
+
+    def touch_appeared(self, source: str, device_id: str, at: float) -> None:
+        _update(
+            Key=_device_key(source, device_id),
+            UpdateExpression="SET appeared_at = :at",
+            ConditionExpression="attribute_exists(pk) AND "
+            "(attribute_not_exists(appeared_at) OR appeared_at < :at)",
+            ExpressionAttributeValues={":at": {"N": str(at)}},
+        )
+
+    def mark_changing(self, source: str, device_id: str, claimant: str, node_id: str) -> None:
+        answer = _update(
+            Key=_device_key(source, device_id),
+            UpdateExpression="SET maybe_created = :yes, node_id = :node",
+            ConditionExpression="claimed_by = :me",
+            ExpressionAttributeValues={
+                ":yes": {"BOOL": True},
+                ":node": {"S": node_id},
+                ":me": {"S": claimant},
+            },
+        )
+        if answer is None:
+            raise LeaseLost(f"the lease on {source}/{device_id} ran out before the call")
+
+    def record_parked(
+        self, source: str, device_id: str, claimant: str, reason: str, *, maybe_created: bool | None = None
+    ) -> None:
+        sets = {"state": {"S": "parked"}, "reason": {"S": reason[:1000]}, **_created_mark(maybe_created)}
+        self._finish(source, device_id, claimant, sets)
+
+    def release_device(
+        self, source: str, device_id: str, claimant: str, *, maybe_created: bool | None = None
+    ) -> None:
+        sets = {"updated_at": {"N": str(int(clock.now()))}, **_created_mark(maybe_created)}
+        self._finish(source, device_id, claimant, sets)
+
+    def get_node(self, source: str) -> NodeRecord | None:
+        item = _get(_node_key(source))
+        if not item:
+            return None
+        return NodeRecord(
+            source=source, node_id=_string(item, "node_id"), claimed_by=_string(item, "claimed_by")
+        )
+
+    def claim_node(self, source: str, claimant: str) -> bool:
+        now = int(clock.now())
+        answer = _update(
+            Key=_node_key(source),
+            UpdateExpression="SET claimed_by = :me, lease_until = :until",
+            ConditionExpression=f"attribute_not_exists(node_id) AND ({_LEASE_FREE})",
+            ExpressionAttributeValues={
+                ":me": {"S": claimant},
+                ":until": {"N": str(now + LEASE_SECONDS)},
+                ":now": {"N": str(now)},
+            },
+        )
+        return answer is not None
+
+    def record_node(self, source: str, claimant: str, node_id: str) -> str:
+        recorded = _update(
+            Key=_node_key(source),
+            UpdateExpression="SET node_id = :node REMOVE claimed_by, lease_until",
+            ConditionExpression="claimed_by = :me",
+            ExpressionAttributeValues={":node": {"S": node_id}, ":me": {"S": claimant}},
+        )
+        if recorded is None:
+            # Our lease on the node ran out while the call ran: keep the node we created, unless
+            # another delivery recorded one meanwhile (then that one stands, and ours stays empty).
+            recorded = _update(
+                Key=_node_key(source),
+                UpdateExpression="SET node_id = :node",
+                ConditionExpression="attribute_not_exists(node_id)",
+                ExpressionAttributeValues={":node": {"S": node_id}},
+            )
+        if recorded is not None:
+            return node_id
+        standing = self.get_node(source)
+        if standing is None or standing.node_id is None:
+            raise RuntimeError(f"the node record of source {source!r} vanished while it was written")
+        return standing.node_id
+
+    def release_node(self, source: str, claimant: str) -> None:
+        _update(
+            Key=_node_key(source),
+            UpdateExpression="REMOVE claimed_by, lease_until",
+            ConditionExpression="claimed_by = :me",
+            ExpressionAttributeValues={":me": {"S": claimant}},
+        )
