@@ -27,7 +27,7 @@ def http_api_event(
     """An API Gateway HTTP API v2 event as Lambda receives it."""
     now = time.time()
     lowered = {k.lower(): v for k, v in headers.items()}
-    text_body = _is_text(lowered.get("content-type", ""))
+    text_body = _is_text(lowered.get("content-type", "")) and _is_utf8(body)
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": route_key,
@@ -60,6 +60,16 @@ def http_api_event(
     if body:
         event["body"] = body.decode("utf-8") if text_body else base64.b64encode(body).decode("ascii")
     return event
+
+
+def _is_utf8(body: bytes) -> bool:
+    # Bytes that are not UTF-8 cannot travel in the event's JSON as text: they go base64-encoded,
+    # as binary bodies do, so the handler sees exactly the bytes that arrived.
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _is_text(content_type: str) -> bool:

@@ -100,6 +100,15 @@ def test_destination_confirmation_gets_the_enable_url_through_the_shared_client(
         "https://user@iot.eu-west-1.amazonaws.com/confirmdestination/x",
         "https://iot.eu-west-1.amazonaws.com.evil.example/confirmdestination/x",
         "https://169.254.169.254/latest/meta-data/",
+        # On AWS's host, but a path or query that is not the confirmation's own:
+        "https://iot.eu-west-1.amazonaws.com/confirmdestination/../../things?thingName=x",
+        "https://iot.eu-west-1.amazonaws.com/confirmdestination/%2e%2e/%2e%2e/things",
+        "https://iot.eu-west-1.amazonaws.com/confirmdestination/token/../../things",
+        "https://iot.eu-west-1.amazonaws.com/confirmdestination/token?next=/things",
+        "https://iot.eu-west-1.amazonaws.com/confirmdestination/token#fragment",
+        "https://iot.eu-west-1.amazonaws.com/confirmdestination/",
+        "https://iot.eu-west-1.amazonaws.com//confirmdestination/token",
+        "https://IOT.eu-west-1.amazonaws.com/confirmdestination/token",
     ],
 )
 def test_destination_confirmation_with_a_url_off_aws_hosts_is_a_400_and_nothing_is_fetched(

@@ -132,7 +132,8 @@ def test_cloudevents_batch_acts_on_created_devices_and_skips_connections(stack: 
 def test_device_deleted_removes_a_device_the_bridge_created(stack: LocalStack) -> None:
     send(stack, "azure-02-device-created.json")
     deleted: Any = event_body("azure-05-device-deleted-not-ours.json")
-    deleted[0]["data"]["deviceId"] = "lux-sensor-07"
+    deleted[0]["data"]["deviceId"] = deleted[0]["data"]["twin"]["deviceId"] = "lux-sensor-07"
+    deleted[0]["subject"] = "devices/lux-sensor-07"
 
     status, _, body = send(stack, "azure-05-device-deleted-not-ours.json", body=deleted)
 

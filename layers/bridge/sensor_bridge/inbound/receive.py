@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Any
 
@@ -13,6 +14,7 @@ from sensor_bridge.model.replies import HttpReply, RequestError, error_reply
 from sensor_bridge.model.request import WebhookRequest
 from sensor_bridge.model.work import WorkItem
 from sensor_bridge.platforms import platform_for
+from sensor_bridge.platforms.identity import at_the_edge
 from sensor_bridge.retry.queue import NotPersisted
 from sensor_bridge.retry.route import act_on
 from sensor_bridge.runtime.budget import Budget, HasRemainingTime
@@ -20,6 +22,9 @@ from sensor_bridge.runtime.observability import Metric, count, logger
 from sensor_bridge.runtime.process import on_reset
 from sensor_bridge.runtime.settings import settings
 from sensor_bridge.store.config_source import current_config
+
+_WEBHOOK_PATH = re.compile(r"/webhooks/[^/]+")
+_ALLOW = {"Allow": "POST, OPTIONS"}
 
 
 def receive(request: WebhookRequest, context: HasRemainingTime | None = None) -> HttpReply:
@@ -43,6 +48,15 @@ def receive(request: WebhookRequest, context: HasRemainingTime | None = None) ->
     return reply
 
 
+def unrouted(method: str, path: str) -> HttpReply:
+    """The answer to a request no route serves, in our error shape like every other refusal."""
+    count(Metric.WEBHOOKS_RECEIVED, None)
+    count(Metric.WEBHOOKS_REJECTED, None)
+    if _WEBHOOK_PATH.fullmatch(path):
+        return error_reply(405, "MethodNotAllowed", f"{method} is not served here: use POST", _ALLOW)
+    return error_reply(404, "NotFound", "no such route: webhooks are POSTed to /webhooks/<source>")
+
+
 def _receive(request: WebhookRequest, budget: Budget) -> HttpReply:
     config = current_config()
     source = config.sources.get(request.source)
@@ -52,7 +66,7 @@ def _receive(request: WebhookRequest, budget: Budget) -> HttpReply:
     if len(request.body) > source.max_body_bytes:
         raise RequestError(413, "PayloadTooLarge", f"the body is larger than {source.max_body_bytes} bytes")
     if request.method not in ("POST", "OPTIONS"):
-        raise RequestError(405, "MethodNotAllowed", "use POST", headers={"Allow": "POST, OPTIONS"})
+        raise RequestError(405, "MethodNotAllowed", "use POST", headers=_ALLOW)
     platform = platform_for(source.platform)
     if not platform.handshake_before_auth:
         authenticate(request, source)
@@ -68,7 +82,9 @@ def _receive(request: WebhookRequest, budget: Budget) -> HttpReply:
     if not parsed.events:
         count(Metric.WEBHOOKS_IGNORED, request.source)
         return HttpReply(202, {"status": "ignored", "reason": parsed.ignored or "no device event"})
-    results = [_process()(event=event.to_json(), budget=budget) for event in parsed.events]
+    # Every event is checked before any is acted on: a refusal must not follow half the work.
+    events = [at_the_edge(event) for event in parsed.events]
+    results = [_process()(event=event.to_json(), budget=budget) for event in events]
     return _summarise(results)
 
 

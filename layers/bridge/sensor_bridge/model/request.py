@@ -27,7 +27,13 @@ class WebhookRequest:
     def from_http_api_event(cls, event: dict[str, Any], source: str) -> WebhookRequest:
         """Build from an API Gateway HTTP API (payload format 2.0) event."""
         raw_body = event.get("body") or ""
-        body = base64.b64decode(raw_body) if event.get("isBase64Encoded") else raw_body.encode("utf-8")
+        # surrogatepass: a lone surrogate in the event's JSON must reach the body parser, which
+        # refuses bytes that are not UTF-8 with a 400, instead of crashing here.
+        body = (
+            base64.b64decode(raw_body)
+            if event.get("isBase64Encoded")
+            else raw_body.encode("utf-8", "surrogatepass")
+        )
         context = event.get("requestContext") or {}
         return cls(
             method=(context.get("http") or {}).get("method", "POST").upper(),

@@ -10,8 +10,7 @@ destination: a POST with `x-amz-rules-engine-message-type: DestinationConfirmati
 from __future__ import annotations
 
 import re
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Annotated, Any
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,15 +20,21 @@ from sensor_bridge.model.device_event import DeviceEvent, Lifecycle, Location
 from sensor_bridge.model.replies import HttpReply, RequestError, bad_request
 from sensor_bridge.model.request import WebhookRequest
 from sensor_bridge.platforms.base import ParseResult, epoch_instant, json_body, location, validate
+from sensor_bridge.platforms.identity import EventId, identifier
 from sensor_bridge.runtime.http import http_client
 from sensor_bridge.runtime.observability import logger
 
 MESSAGE_TYPE_HEADER = "x-amz-rules-engine-message-type"
 CONFIRMATION = "DestinationConfirmation"
 OPERATIONS = {"CREATED": Lifecycle.APPEARED, "UPDATED": Lifecycle.CHANGED, "DELETED": Lifecycle.REMOVED}
-# AWS IoT's own control-plane hosts, commercial and China partitions: iot.<region>.amazonaws.com(.cn)
-_AWS_IOT_HOST = re.compile(r"^iot\.[a-z]{2}(-[a-z]+)+-\d{1,2}\.amazonaws\.com(\.cn)?$")
-_ENABLE_PATH = "/confirmdestination/"
+# AWS IoT's own control-plane hosts (commercial and China partitions: iot.<region>.amazonaws.com
+# and .com.cn) and exactly the path /confirmdestination/<token>, the token base64url-like: no dot,
+# slash or percent sign, so no dot segment, encoded separator or query points the GET elsewhere.
+_ENABLE_URL = re.compile(
+    r"https://iot\.[a-z]{2}(?:-[a-z]+)+-\d{1,2}\.amazonaws\.com(?:\.cn)?/confirmdestination/[A-Za-z0-9_=+-]{1,2048}"
+)
+# AWS IoT's naming rule for thing and thing type names.
+ThingName = Annotated[str, identifier(r"[a-zA-Z0-9:_-]{1,128}", "1-128 letters, digits and : _ -")]
 
 
 class _Loose(BaseModel):
@@ -47,42 +52,27 @@ class ThingEvent(_Loose):
     model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
 
     eventType: str
-    eventId: str | None = None
+    eventId: EventId | None = None
     operation: str | None = None
-    thingName: str | None = None
+    thingName: ThingName | None = None
     thingId: str | None = None
-    thingTypeName: str | None = None
+    thingTypeName: ThingName | None = None
     attributes: dict[str, str] | None = None
     timestamp: Any = None  # epoch milliseconds; read leniently, never a reason to refuse the event
 
 
 def checked_enable_url(value: str) -> str:
-    """`value` if it is an https URL on AWS IoT's own host and confirmation path; else 400.
+    """`value` if it is exactly `https://iot.<region>.amazonaws.com/confirmdestination/<token>`;
+    else 400.
 
-    The URL comes from an unauthenticated request, so the bridge must never fetch anything else:
-    no userinfo, no port, no other host, no odd characters a URL parser might read differently.
+    The URL comes from an unauthenticated request, so the bridge must never fetch anything else.
+    It is matched whole, as text, rather than parsed: no userinfo, port, query, fragment, dot
+    segment, escape or odd character is left for a URL parser (or AWS's server) to read another way.
     """
-    bad = bad_request("field enableUrl: must be https://iot.<region>.amazonaws.com/confirmdestination/...")
-    if any(c.isspace() or c == "\\" or ord(c) < 0x20 or ord(c) > 0x7E for c in value):
-        raise bad
-    try:
-        parts = urlsplit(value)
-        port = parts.port
-    except ValueError:
-        raise bad from None
-    host = parts.hostname or ""
-    if (
-        parts.scheme != "https"
-        or port is not None
-        or parts.username is not None
-        or parts.password is not None
-        or parts.netloc != host  # catches userinfo, ports, trailing dots and upper case
-        or not _AWS_IOT_HOST.match(host)
-        or not parts.path.startswith(_ENABLE_PATH)
-        or len(parts.path) <= len(_ENABLE_PATH)
-        or parts.fragment
-    ):
-        raise bad
+    if not _ENABLE_URL.fullmatch(value):
+        raise bad_request(
+            "field enableUrl: must be https://iot.<region>.amazonaws.com/confirmdestination/<token>"
+        )
     return value
 
 

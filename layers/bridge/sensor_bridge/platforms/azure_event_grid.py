@@ -13,7 +13,8 @@ connection and telemetry events are ignored.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,8 +23,27 @@ from sensor_bridge.model.device_event import DeviceEvent, Lifecycle, Location
 from sensor_bridge.model.replies import HttpReply, bad_request
 from sensor_bridge.model.request import WebhookRequest
 from sensor_bridge.platforms.base import ParseResult, iso_instant, json_body, location, validate
+from sensor_bridge.platforms.identity import EventId, identifier
 
 VALIDATION = "Microsoft.EventGrid.SubscriptionValidationEvent"
+# Event Grid says in this header which kind of delivery it is; only a validation is answered
+# with the code, so a body alone cannot make the bridge echo what it contains.
+EVENT_TYPE_HEADER = "aeg-event-type"
+VALIDATION_DELIVERY = "SubscriptionValidation"
+# Azure's naming rules: an IoT hub name is 3-50 letters, digits and dashes; a device id up to 128
+# ASCII letters, digits and - . + % _ # * ? ! ( ) , : = @ $ '.
+HubName = Annotated[
+    str,
+    identifier(
+        r"[A-Za-z0-9](?:[A-Za-z0-9-]{1,48}[A-Za-z0-9])", "3-50 letters, digits and dashes (an IoT hub name)"
+    ),
+]
+DeviceId = Annotated[
+    str,
+    identifier(
+        r"[A-Za-z0-9\-.+%_#*?!(),:=@$']{1,128}", "1-128 letters, digits and - . + % _ # * ? ! ( ) , : = @ $ '"
+    ),
+]
 LIFECYCLE = {
     "Microsoft.Devices.DeviceCreated": Lifecycle.APPEARED,
     "Microsoft.Devices.DeviceDeleted": Lifecycle.REMOVED,
@@ -35,7 +55,7 @@ class _Loose(BaseModel):
 
 
 class EventGridEvent(_Loose):
-    id: str
+    id: EventId
     eventType: str
     subject: str = ""
     eventTime: Any = None  # read leniently: a timestamp we cannot read is left out, not refused
@@ -47,7 +67,7 @@ class CloudEvent(_Loose):
     specversion: str
     type: str
     source: str
-    id: str
+    id: EventId
     time: Any = None
     subject: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)
@@ -64,15 +84,15 @@ class TwinProperties(_Loose):
 
 
 class Twin(_Loose):
-    deviceId: str | None = None
+    deviceId: DeviceId | None = None
     modelId: str | None = None  # IoT Plug and Play model, when the device announces one
     tags: dict[str, Any] = Field(default_factory=dict)
     properties: TwinProperties = Field(default_factory=TwinProperties)
 
 
 class DeviceLifecycleData(_Loose):
-    hubName: str
-    deviceId: str = Field(min_length=1)
+    hubName: HubName
+    deviceId: DeviceId
     twin: Twin | None = None
 
 
@@ -87,37 +107,35 @@ class AzureEventGrid:
                 raise bad_request("header WebHook-Request-Origin is required for the CloudEvents validation")
             # Allow the origin that asked; the rate is unlimited because the bridge queues on 429.
             return HttpReply(200, None, {"WebHook-Allowed-Origin": origin, "WebHook-Allowed-Rate": "*"})
+        if request.header(EVENT_TYPE_HEADER) != VALIDATION_DELIVERY:
+            return None
         body = json_body(request)
-        if (
-            isinstance(body, list)
-            and body
-            and isinstance(body[0], dict)
-            and body[0].get("eventType") == VALIDATION
-        ):
-            event = validate(EventGridEvent, body[0], "Event Grid subscription validation")
-            data = validate(ValidationData, event.data, "Event Grid subscription validation data")
-            return HttpReply(200, {"validationResponse": data.validationCode})
-        return None
+        if not (isinstance(body, list) and len(body) == 1):
+            raise bad_request("a subscription validation delivers an array of exactly one event")
+        event = validate(EventGridEvent, body[0], "Event Grid subscription validation")
+        if event.eventType != VALIDATION:
+            raise bad_request(f"event [0]: field eventType: expected {VALIDATION!r} in a validation delivery")
+        data = validate(ValidationData, event.data, "Event Grid subscription validation data")
+        return HttpReply(200, {"validationResponse": data.validationCode})
 
     def parse(self, request: WebhookRequest, source_name: str, source: Source) -> ParseResult:
-        body = json_body(request)
-        items = body if isinstance(body, list) else [body]
         events: list[DeviceEvent] = []
         skipped: set[str] = set()
-        for index, item in enumerate(items):
+        for index, envelope in enumerate(_envelopes(json_body(request))):
             where = f"event [{index}]"
-            if isinstance(item, dict) and "specversion" in item:
-                cloud = validate(CloudEvent, item, f"CloudEvent {where}")
-                kind, event_id, data, when = cloud.type, cloud.id, cloud.data, cloud.time
-            else:
-                grid = validate(EventGridEvent, item, f"Event Grid {where}")
-                kind, event_id, data, when = grid.eventType, grid.id, grid.data, grid.eventTime
-            lifecycle = LIFECYCLE.get(kind)
+            if envelope.kind == VALIDATION:
+                raise bad_request(
+                    f"{where}: a subscription validation needs {EVENT_TYPE_HEADER}: {VALIDATION_DELIVERY}"
+                )
+            lifecycle = LIFECYCLE.get(envelope.kind)
             if lifecycle is None:
-                skipped.add(kind)
+                skipped.add(envelope.kind)
                 continue
-            device = validate(DeviceLifecycleData, data, f"{kind} {where} data")
-            events.append(self._event(source_name, device, lifecycle, event_id, iso_instant(when)))
+            device = validate(DeviceLifecycleData, envelope.data, f"{envelope.kind} {where} data")
+            _same_device(envelope, device, where)
+            events.append(
+                self._event(source_name, device, lifecycle, envelope.id, iso_instant(envelope.time))
+            )
         if not events:
             return ParseResult.ignore(
                 f"no device created or deleted in this delivery (event types: {', '.join(sorted(skipped))})"
@@ -150,6 +168,62 @@ class AzureEventGrid:
             location=_twin_location(twin),
             occurred_at=occurred_at,
         )
+
+
+@dataclass(frozen=True)
+class _Envelope:
+    """What the two schemas share: an event's type, id, time, topic, subject and data."""
+
+    kind: str
+    id: str
+    time: Any
+    topic: str | None
+    subject: str | None
+    data: dict[str, Any]
+
+
+def _envelopes(body: Any) -> list[_Envelope]:
+    """The events of a delivery. The Event Grid schema is always an array; CloudEvents one event
+    (an object) or a batch (an array of them). Any other shape is refused, never guessed at."""
+    if isinstance(body, dict) and "specversion" in body:
+        return [_cloud_event(body, "CloudEvent")]
+    if not isinstance(body, list) or not body:
+        raise bad_request(
+            "the body must be an array of Event Grid events, or CloudEvents (one object or an array)"
+        )
+    cloud = isinstance(body[0], dict) and "specversion" in body[0]
+    envelopes = []
+    for index, item in enumerate(body):
+        if (isinstance(item, dict) and "specversion" in item) != cloud:
+            raise bad_request(f"event [{index}]: one delivery mixes the Event Grid and CloudEvents schemas")
+        envelopes.append(
+            _cloud_event(item, f"CloudEvent event [{index}]") if cloud else _grid_event(item, index)
+        )
+    return envelopes
+
+
+def _cloud_event(item: Any, what: str) -> _Envelope:
+    event = validate(CloudEvent, item, what)
+    return _Envelope(event.type, event.id, event.time, event.source, event.subject, event.data)
+
+
+def _grid_event(item: Any, index: int) -> _Envelope:
+    event = validate(EventGridEvent, item, f"Event Grid event [{index}]")
+    return _Envelope(event.eventType, event.id, event.eventTime, event.topic, event.subject, event.data)
+
+
+def _same_device(envelope: _Envelope, data: DeviceLifecycleData, where: str) -> None:
+    """400 when the event's topic names another hub, or its subject or twin another device, than
+    its data: one event has one identity, and the bridge will not choose between two."""
+    hub = (envelope.topic or "").rstrip("/").rsplit("/", 1)[-1]
+    if envelope.topic and hub.lower() != data.hubName.lower():  # Azure resource names ignore case
+        raise bad_request(f"{where}: its topic names hub {hub!r}, its data.hubName {data.hubName!r}")
+    if envelope.subject and envelope.subject != f"devices/{data.deviceId}":
+        raise bad_request(
+            f"{where}: its subject {envelope.subject!r} names another device than data.deviceId"
+        )
+    if data.twin is not None and data.twin.deviceId not in (None, data.deviceId):
+        raise bad_request(f"{where}: data.twin.deviceId names another device than data.deviceId")
 
 
 def _twin_location(twin: Twin) -> Location | None:

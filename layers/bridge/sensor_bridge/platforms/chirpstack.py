@@ -16,6 +16,7 @@ from sensor_bridge.model.device_event import DeviceEvent, Lifecycle
 from sensor_bridge.model.replies import bad_request, unsupported_media
 from sensor_bridge.model.request import WebhookRequest
 from sensor_bridge.platforms.base import ParseResult, WithoutHandshake, iso_instant, json_body, validate
+from sensor_bridge.platforms.identity import Eui64, EventId
 
 DEVICE_EVENTS = ("join", "up")
 
@@ -25,7 +26,7 @@ class _Loose(BaseModel):
 
 
 class DeviceInfo(_Loose):
-    devEui: str = Field(min_length=1)
+    devEui: Eui64
     deviceName: str | None = None
     deviceProfileName: str | None = None
     deviceProfileId: str | None = None
@@ -38,7 +39,7 @@ class DeviceInfo(_Loose):
 class ChirpStackEvent(_Loose):
     """The fields `JoinEvent` and `UplinkEvent` share (chirpstack/api/proto/integration)."""
 
-    deduplicationId: str | None = None
+    deduplicationId: EventId | None = None
     time: Any = None  # protobuf Timestamp JSON (RFC 3339, up to 9 fractional digits)
     deviceInfo: DeviceInfo
 

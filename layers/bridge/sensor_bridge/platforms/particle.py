@@ -9,7 +9,7 @@ device's first message as far as the bridge knows, so it is an upsert too.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,6 +25,7 @@ from sensor_bridge.platforms.base import (
     json_body,
     validate,
 )
+from sensor_bridge.platforms.identity import EventId, identifier
 
 STATUS_EVENT = "spark/status"
 
@@ -35,9 +36,9 @@ class ParticleEvent(BaseModel):
     event: str = Field(min_length=1)
     data: str | None = None
     published_at: Any = None  # ISO 8601; read leniently, never a reason to refuse the event
-    coreid: str = Field(pattern=r"^[0-9a-fA-F]{24}$")  # the device id: 24 hex digits
-    PARTICLE_EVENT_ID: str | None = None
-    PRODUCT_ID: str | None = None
+    coreid: Annotated[str, identifier(r"[0-9a-fA-F]{24}", "24 hex digits (a Particle device id)")]
+    PARTICLE_EVENT_ID: EventId | None = None
+    PRODUCT_ID: Annotated[str, identifier(r"[0-9]{1,10}", "a number (a Particle product id)")] | None = None
 
 
 class Particle(WithoutHandshake):

@@ -8,6 +8,7 @@ location and the event's type are. The signature was checked before parsing (aut
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sensor_bridge.model.config import FieldMapping, Source
@@ -15,8 +16,12 @@ from sensor_bridge.model.device_event import DeviceEvent, Lifecycle, Location
 from sensor_bridge.model.replies import bad_request
 from sensor_bridge.model.request import WebhookRequest
 from sensor_bridge.platforms.base import ParseResult, WithoutHandshake, instant, json_body, location
+from sensor_bridge.platforms.identity import checked_event_id
 
 _MISSING = object()
+# The sender defines its ids; the bridge takes those that are safe in a URL, a log line and a
+# key: 1-128 ASCII letters, digits and . _ : / @ + # = ~ -
+_DEVICE_ID = re.compile(r"[A-Za-z0-9._:/@+#=~-]{1,128}")
 
 
 def lookup(data: Any, path: str) -> Any:
@@ -52,13 +57,19 @@ class StandardWebhooks(WithoutHandshake):
         mapping = source.mapping
         assert mapping is not None  # the configuration refuses a standard-webhooks source without one
         body = json_body(request)
+        if not isinstance(body, dict):
+            raise bad_request(f"the body must be a JSON object, not {_json_type(body)}")
         lifecycle = _lifecycle(body, mapping)
         if lifecycle is None:
             kind = _text(body, mapping.event_type)
             return ParseResult.ignore(f"event type {kind!r} is not listed in this source's mapping")
         device_id = _text(body, mapping.device_id, required=True)
         assert device_id is not None
-        webhook_id = request.header("webhook-id")
+        if not _DEVICE_ID.fullmatch(device_id):
+            raise bad_request(
+                f"field {mapping.device_id}: must be 1-128 ASCII letters, digits and . _ : / @ + # = ~ -"
+            )
+        webhook_id = checked_event_id(request.header("webhook-id"), "header webhook-id")
         return ParseResult(
             [
                 DeviceEvent(
@@ -78,6 +89,12 @@ class StandardWebhooks(WithoutHandshake):
                 )
             ]
         )
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {list: "an array", str: "a string", bool: "a boolean"}.get(type(value), "a number")
 
 
 def _lifecycle(body: Any, mapping: FieldMapping) -> Lifecycle | None:

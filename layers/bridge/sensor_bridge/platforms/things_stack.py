@@ -6,7 +6,7 @@ Field names follow the TTS v3 message format (`end_device_ids`, `join_accept`, `
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,6 +21,13 @@ from sensor_bridge.platforms.base import (
     location,
     validate,
 )
+from sensor_bridge.platforms.identity import Eui64, EventId, identifier
+
+# The Things Stack's own ID rule (application, device): 3-36 lower-case letters and digits,
+# single dashes between them.
+TtsId = Annotated[
+    str, identifier(r"[a-z0-9](?:-?[a-z0-9]){2,35}", "3-36 lower-case letters, digits and single dashes")
+]
 
 
 class _Loose(BaseModel):
@@ -28,18 +35,18 @@ class _Loose(BaseModel):
 
 
 class ApplicationIds(_Loose):
-    application_id: str
+    application_id: TtsId
 
 
 class EndDeviceIds(_Loose):
-    device_id: str
+    device_id: TtsId
     application_ids: ApplicationIds
-    dev_eui: str | None = None
-    join_eui: str | None = None
+    dev_eui: Eui64 | None = None
+    join_eui: Eui64 | None = None
 
 
 class JoinAccept(_Loose):
-    session_key_id: str | None = None
+    session_key_id: EventId | None = None
 
 
 class VersionIds(_Loose):
