@@ -20,7 +20,7 @@ export PYTHONPATH := layers/bridge:functions/webhook:functions/retry:.
 # The tools check the template here; they have no business calling home.
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: run serve test test-py313 unit lint typecheck template-checks sam-build bench clean
+.PHONY: run serve check-config test test-py313 unit lint typecheck template-checks sam-build bench clean
 
 $(VENV)/.installed: requirements-dev.txt requirements-translator.txt layers/bridge/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,11 @@ run: $(VENV)/.installed
 ## serve: keep the local stack up for your own webhooks (Ctrl-C stops it)
 serve: $(VENV)/.installed
 	$(PY) -m local.stack serve $(RATE_FLAGS)
+
+## check-config: every problem of a configuration file (CONFIG=...), and its secrets (SECRETS=...)
+CONFIG ?= config/bridge.yaml
+check-config: $(VENV)/.installed
+	$(PY) -m sensor_bridge.config check $(CONFIG) $(if $(SECRETS),--secrets $(SECRETS))
 
 ## test: lint, types, the four template checks, then the whole test suite on both Pythons
 test: lint typecheck template-checks sam-build

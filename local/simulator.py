@@ -25,7 +25,8 @@ It serves, on loopback:
   spent after the apply. Only a request that would have succeeded is affected: one that would be
   answered 422 is answered its 422 and changes nothing.
   The same is available in-process: ``state()``, ``configure()``, ``inject()``, ``clear_faults()``,
-  ``expire_tokens()``, ``reset()``.
+  ``expire_tokens()``, ``reset()``; in-process only, ``set_catalogue()`` makes ``new`` items with an
+  INTEGRATION_ID outside a given list a 422 (as the platform's run-time catalogue would).
 
 Every API call is checked in this order: Authorization header (401 ``HeaderNotFound``), token (401
 ``InvalidAuthorizationToken``), "IoT Creator" role (403), rate limit (429; ``local.sim_rate_limit``:
@@ -255,6 +256,9 @@ class SensorDataSimulator:
         self._limiter = RateLimiter(RateLimit.of(per_minute=rate_limit_per_minute), clock)
         self.token_ttl_seconds = token_ttl_seconds
         self.upload_max_observations: int | None = None
+        # The platform's catalogue of integration ids (None: any id is known). The bridge checks
+        # an id's form before it starts; only the API knows which ids exist.
+        self._catalogue: frozenset[str] | None = None
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._clear()
@@ -404,6 +408,11 @@ class SensorDataSimulator:
                 self.upload_max_observations = upload_max_observations
             self._limiter.reset(limit)
             return self.config()
+
+    def set_catalogue(self, integration_ids: list[str] | None) -> None:
+        """Refuse (422) `new` items whose INTEGRATION_ID is not among these; None accepts any."""
+        with self._lock:
+            self._catalogue = frozenset(integration_ids) if integration_ids is not None else None
 
     def inject(self, *faults: dict[str, JSON]) -> int:
         """Queue faults (FIFO per operation, see ``local.sim_faults``); returns how many calls
@@ -674,6 +683,12 @@ class SensorDataSimulator:
                 isinstance(integration_id, str) and integration_id.strip()
             ):
                 raise _IntegrationError(MSG_MISSING_INTEGRATION_ID, f"{where}.props.INTEGRATION_ID")
+            known = self._catalogue
+            if item.get("changeState") == "new" and known is not None and integration_id not in known:
+                raise _IntegrationError(
+                    f"INTEGRATION_ID {integration_id!r} is not in the catalogue.",
+                    f"{where}.props.INTEGRATION_ID",
+                )
         for where, item in items:
             state = item.get("changeState")
             if not isinstance(state, str) or state not in CHANGE_STATES:

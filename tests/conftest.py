@@ -29,6 +29,7 @@ def stack(local_stack: LocalStack) -> LocalStack:
     assert local_stack.simulator is not None
     local_stack.simulator.configure(rate_limit_per_minute=None)
     local_stack.simulator.clear_faults()
+    local_stack.simulator.set_catalogue(None)
     return local_stack
 
 

@@ -29,6 +29,17 @@ from tests.e2e.test_delivery_scenarios import (
 registry = DynamoDBRegistry()  # the registry the functions use, on the stack's moto
 
 DEVICES = ["strain-gauge-01", "strain-gauge-02", "tilt-meter-03"]
+# The integration ids the shipped configuration uses: the simulator's catalogue in the 422 test.
+KNOWN_INTEGRATION_IDS = [
+    "IMPORT_DEVICE_SDE",
+    "GENERIC_SENSOR_SDE",
+    "TEMPERATURE_SDE",
+    "BATTERY_CHARGE_SDE",
+    "SENSOR_SIGNAL_STRENGTH_SDE",
+    "MOISTURE_SDE",
+    "LIGHT_SDE",
+    "ELECTRICITY_USAGE_SDE",
+]
 
 
 @pytest.fixture
@@ -104,14 +115,15 @@ def test_same_device_twice_in_one_batch_is_created_once(stack: LocalStack, ledge
 
 
 def broken_profile_config(tmp_path: Path) -> Path:
-    """The shipped config plus a profile whose sensor has no integration id: a mapping error."""
+    """The shipped config plus a profile whose sensor's integration id is well formed (the check
+    at start passes it) but not one the API knows: a mapping error only the API can find."""
     config = yaml.safe_load(Path(DEFAULT_CONFIG_FILE).read_text(encoding="utf-8"))
     config["profiles"].insert(
         0,
         {
             "name": "broken-vibration",
             "match": {"models": ["acme/vibration"]},
-            "sensors": [{"key": "vibration", "integration_id": "", "name": "Vibration"}],
+            "sensors": [{"key": "vibration", "integration_id": "VIBRATION_SDE", "name": "Vibration"}],
         },
     )
     path = tmp_path / "bridge.yaml"
@@ -124,6 +136,8 @@ def test_422_inside_a_coalesced_call_parks_only_the_bad_device(
 ) -> None:
     monkeypatch.setenv("BRIDGE_CONFIG_FILE", str(broken_profile_config(tmp_path)))
     cold_start()
+    assert stack.simulator is not None
+    stack.simulator.set_catalogue(KNOWN_INTEGRATION_IDS)
     with_node(ledger)
     events = [
         tts_event("ttn-06-uplink-new-device.json", device="strain-gauge-01"),

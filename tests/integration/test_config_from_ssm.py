@@ -20,7 +20,8 @@ sources:
 default_profile:
   name: generic
   sensors:
-    - {key: generic, integration_id: GENERIC_SENSOR_SDE, name: Generic sensor}
+    - {key: generic, integration_id: GENERIC_SENSOR_SDE, name: Generic sensor,
+       unknown_metrics: [value], unknown_units: [unitless]}
 """
 
 

@@ -1,17 +1,20 @@
 """The bridge's YAML configuration: sources (who may call us and how) and device profiles.
 
-Parsed once, at the edge, into typed objects. A wrong file fails with a message that names the
-key and says how to fix it.
+Parsed once, at the edge, into typed objects. A wrong file fails with every problem, each naming
+the key and saying how to fix it (`config_problems`); `config_check` is the operator's command.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from sensor_bridge.model.config_problems import Invalid, Problem, api_problems, shape_problems
 
 # The one list of platforms: the name a source's `platform` says -> its module in
 # sensor_bridge/platforms/. Adding a platform is adding that module and one line here.
@@ -29,7 +32,16 @@ DEFAULT_CONFIG_FILE = Path(__file__).with_name("default_config.yaml")
 
 
 class ConfigError(ValueError):
-    """The configuration file is wrong; the message says where and how to fix it."""
+    """The configuration file is wrong; the message lists every problem, where and how to fix it."""
+
+    def __init__(self, origin: str, problems: list[Problem]) -> None:
+        self.origin = origin
+        self.problems = problems
+        if len(problems) == 1:
+            message = f"{origin}: {problems[0]}"
+        else:
+            message = f"{origin}: {len(problems)} problems\n" + "\n".join(f"  {p}" for p in problems)
+        super().__init__(message)
 
 
 class _Strict(BaseModel):
@@ -100,13 +112,16 @@ class FieldMapping(_Strict):
     @model_validator(mode="after")
     def _types_need_event_type(self) -> FieldMapping:
         if (self.appeared_types or self.changed_types or self.removed_types) and not self.event_type:
-            raise ValueError("the *_types lists need `event_type`: the dotted path to the event's type")
+            raise Invalid(
+                "the *_types lists need `event_type`", "add `event_type`: the dotted path to the event's type"
+            )
         if self.event_type and not (self.appeared_types or self.changed_types or self.removed_types):
-            raise ValueError(
-                "`event_type` needs at least one of appeared_types, changed_types, removed_types"
+            raise Invalid(
+                "`event_type` is set but no *_types list is",
+                "add at least one of appeared_types, changed_types, removed_types",
             )
         if (self.latitude is None) != (self.longitude is None):
-            raise ValueError("give both `latitude` and `longitude`, or neither")
+            raise Invalid("only one of `latitude` and `longitude` is set", "give both, or neither")
         return self
 
 
@@ -134,27 +149,35 @@ class Source(_Strict):
     @model_validator(mode="after")
     def _platform_specific_keys(self) -> Source:
         if isinstance(self.auth, NoAuth) and not self.allow_unauthenticated:
-            raise ValueError(
-                "`auth: {type: none}` accepts webhooks from anyone: add `allow_unauthenticated: true` "
-                "next to `auth` if that is meant (tests only), or configure a real auth type"
+            raise Invalid(
+                "`auth: {type: none}` accepts webhooks from anyone",
+                "add `allow_unauthenticated: true` next to `auth` if that is meant (tests only), "
+                "or configure a real auth type",
             )
         if self.allow_unauthenticated and not isinstance(self.auth, NoAuth):
-            raise ValueError(
-                f"`allow_unauthenticated` only goes with `auth: {{type: none}}`, not type {self.auth.type}: "
-                "remove it"
+            raise Invalid(
+                f"`allow_unauthenticated` only goes with `auth: {{type: none}}`, not type {self.auth.type}",
+                "remove it",
             )
         if self.platform == "standard-webhooks":
             if self.mapping is None:
-                raise ValueError("platform standard-webhooks needs a `mapping` with at least `device_id`")
+                raise Invalid(
+                    "platform standard-webhooks needs a `mapping` with at least `device_id`",
+                    "add `mapping: {device_id: <dotted path into the body>}`",
+                )
             if not isinstance(self.auth, StandardWebhooksAuth):
-                raise ValueError(
-                    "platform standard-webhooks needs `auth: {type: standard-webhooks, secret: ...}`"
+                raise Invalid(
+                    "platform standard-webhooks needs signed webhooks",
+                    "use `auth: {type: standard-webhooks, secret: ...}`",
                 )
         elif self.mapping is not None:
-            raise ValueError(f"`mapping` is only read for platform standard-webhooks, not {self.platform}")
+            raise Invalid(
+                f"`mapping` is only read for platform standard-webhooks, not {self.platform}", "remove it"
+            )
         if "confirm_destinations" in self.model_fields_set and self.platform != "aws-iot-core":
-            raise ValueError(
-                f"`confirm_destinations` is only read for platform aws-iot-core, not {self.platform}"
+            raise Invalid(
+                f"`confirm_destinations` is only read for platform aws-iot-core, not {self.platform}",
+                "remove it",
             )
         return self
 
@@ -183,18 +206,8 @@ class Profile(_Strict):
     match: ProfileMatch = Field(default_factory=ProfileMatch)
     integration_id: str = "IMPORT_DEVICE_SDE"
     notes: str | None = None
+    # Unique keys and names: `config_problems.api_problems` checks them with the API's rules.
     sensors: list[SensorSpec] = Field(min_length=1)
-
-    @field_validator("sensors")
-    @classmethod
-    def _unique_sensors(cls, sensors: list[SensorSpec]) -> list[SensorSpec]:
-        # The API's answer is matched back to what was sent by NAME, so names must be unique.
-        for attr in ("key", "name"):
-            values = [getattr(s, attr) for s in sensors]
-            duplicates = sorted({v for v in values if values.count(v) > 1})
-            if duplicates:
-                raise ValueError(f"sensor {attr}s must be unique within a profile, repeated: {duplicates}")
-        return sensors
 
 
 class BridgeConfig(_Strict):
@@ -207,48 +220,61 @@ class BridgeConfig(_Strict):
     def _source_names(cls, sources: dict[str, Source]) -> dict[str, Source]:
         for name in sources:
             if not SOURCE_NAME.match(name):
-                raise ValueError(
-                    f"source name {name!r} must be lower-case letters, digits and '-' (it is a URL segment)"
+                raise Invalid(
+                    f"source name {name!r} is not a URL segment", "use lower-case letters, digits and '-'"
                 )
         return sources
 
 
-def _location(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "(top level)"
+def _problem(message: str, fix: str) -> Problem:
+    return Problem("", message, fix)  # about the whole file
 
 
-def parse_config(text: str, origin: str = "config") -> BridgeConfig:
+@dataclass(frozen=True)
+class Checked:
+    """A configuration text examined: the typed config when nothing is wrong, and the raw mapping
+    (what the secrets check reads, problems or not)."""
+
+    config: BridgeConfig | None
+    data: dict[str, Any]
+    problems: list[Problem]
+
+
+def examine_config(text: str) -> Checked:
+    """Every problem of a configuration text: its YAML, its shape, and what the API would refuse."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{origin}: not valid YAML: {exc}") from None
+        return Checked(None, {}, [_problem(f"not valid YAML ({exc})", "correct the syntax where it says")])
     if not isinstance(data, dict):
-        raise ConfigError(f"{origin}: expected a mapping with `sources` and `default_profile` at the top")
+        return Checked(
+            None,
+            {},
+            [_problem("expected a mapping", "write `sources:` and `default_profile:` at the top level")],
+        )
+    problems = api_problems(data)
     try:
-        return BridgeConfig.model_validate(data)
+        config = BridgeConfig.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            where = _location(error["loc"])
-            message = error["msg"]
-            if error["type"] == "extra_forbidden":
-                message = "unknown key: remove it or check its spelling"
-            elif error["type"] == "missing":
-                message = "required key is missing: add it"
-            elif error["type"] in ("union_tag_invalid", "union_tag_not_found"):
-                message = (
-                    "unknown or missing `type`: use one of none, header, basic, query, standard-webhooks"
-                )
-            elif error["type"] == "value_error":
-                message = str(error.get("ctx", {}).get("error", message))
-            problems.append(f"{where}: {message}")
-        raise ConfigError(f"{origin}: " + "; ".join(problems)) from None
+        return Checked(None, data, shape_problems(exc) + problems)
+    return Checked(None if problems else config, data, problems)
+
+
+def parse_config(text: str, origin: str = "config") -> BridgeConfig:
+    checked = examine_config(text)
+    if checked.config is None:
+        raise ConfigError(origin, checked.problems)
+    return checked.config
+
+
+def read_config_text(path: str | Path) -> str:
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        problem = _problem(f"cannot read the configuration file ({exc.strerror})", "check the path")
+        raise ConfigError(str(path), [problem]) from None
 
 
 def load_config_file(path: str | Path) -> BridgeConfig:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the configuration file: {exc.strerror}") from None
-    return parse_config(text, origin=str(path))
+    return parse_config(read_config_text(path), origin=str(path))
