@@ -17,8 +17,8 @@ from local.lambda_runtime import cold_start
 from local.provision import LOCAL_WEBHOOK_SECRETS
 from sensor_bridge.model import config as config_model
 from sensor_bridge.model.config import ConfigError
-from sensor_bridge.model.config_check import check_config, main
 from sensor_bridge.model.config_problems import AUTH_TYPES
+from sensor_bridge.store.config_check import check_config, main
 from sensor_bridge.store.config_source import current_config
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,7 +1,7 @@
 """The bridge's YAML configuration: sources (who may call us and how) and device profiles.
 
 Parsed once, at the edge, into typed objects. A wrong file fails with every problem, each naming
-the key and saying how to fix it (`config_problems`); `config_check` is the operator's command.
+the key and saying how to fix it (`config_problems`); `store.config_check` is the operator's command.
 """
 
 from __future__ import annotations
