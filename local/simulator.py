@@ -190,12 +190,41 @@ class _Device:
 
 @dataclass
 class _Model:
-    """Everything an integrate call may change; copied, changed and swapped in as one."""
+    """Everything an integrate call may change; forked, changed and swapped in as one."""
 
     nodes: dict[str, dict[str, JSON]] = field(default_factory=dict)
     devices: list[_Device] = field(default_factory=list)
     created: dict[str, int] = field(default_factory=dict)
     used_hex: set[str] = field(default_factory=set)
+    # (nodeId, refId) -> positions in devices, oldest first: update/remove find theirs without a scan.
+    positions: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    owned: set[int] = field(default_factory=set)
+
+    def fork(self) -> _Model:
+        """A copy to apply one request to: the containers are copied, the devices shared until
+        one is changed (``own``), so a call costs what it touches, not the size of the model."""
+        return _Model(
+            dict(self.nodes), list(self.devices), dict(self.created), set(self.used_hex), dict(self.positions)
+        )
+
+    def own(self, index: int) -> _Device:
+        if index not in self.owned:
+            self.devices[index] = copy.deepcopy(self.devices[index])
+            self.owned.add(index)
+        return self.devices[index]
+
+    def find(self, node_id: str, ref_id: str) -> _Device | None:
+        """The most recently created, not removed, device with that refId, ready to change."""
+        for index in reversed(self.positions.get((node_id, ref_id), [])):
+            if not self.devices[index].removed:
+                return self.own(index)
+        return None
+
+    def add(self, device: _Device) -> None:
+        self.owned.add(len(self.devices))
+        key = (device.node_id, device.ref_id)
+        self.positions[key] = [*self.positions.get(key, []), len(self.devices)]
+        self.devices.append(device)
 
 
 _Process = Callable[[bytes, dict[str, str]], "_Reply"]
@@ -621,7 +650,7 @@ class SensorDataSimulator:
         devices_in = self._check_shapes(integration)
         self._check_items(devices_in)
         with self._lock:
-            model = copy.deepcopy(self._model)
+            model = self._model.fork()
             node = self._resolve_node(model, integration, query)
             answered = [self._apply_device(model, node, i, dev) for i, dev in enumerate(devices_in)]
             answer = {
@@ -724,6 +753,7 @@ class SensorDataSimulator:
                     "Removing a node is not supported by the simulator.", "integration.changeState"
                 )
             if state == "update":
+                model.nodes[node_id] = copy.deepcopy(model.nodes[node_id])  # the live model's is shared
                 model.nodes[node_id]["props"].update(self._client_props(integration))
             return model.nodes[node_id]
         if state != "new":
@@ -788,17 +818,15 @@ class SensorDataSimulator:
                 id=f"{node['id']}/dynamic/{hex_id}/device",
                 props=self._new_props(node, item, device=True),
             )
-            model.devices.append(device)
+            model.add(device)
             model.created[ref_id] = model.created.get(ref_id, 0) + 1
         else:
-            found = [
-                d for d in model.devices if d.ref_id == ref_id and d.node_id == node["id"] and not d.removed
-            ]
-            if not found:
+            found = model.find(node["id"], ref_id)
+            if found is None:
                 raise _IntegrationError(
                     f"Device with refId '{ref_id}' was not found in node {node['id']}.", f"{where}.refId"
                 )
-            device = found[-1]
+            device = found
         answered = [s for s in device.sensors if not s.removed]
         if state == "remove":
             device.removed = True

@@ -381,6 +381,36 @@ def test_rejected_request_changes_no_state(http: httpx.Client, simulator: Sensor
     assert after["nodes"] == before["nodes"]
 
 
+def test_rejected_request_leaves_the_devices_it_changed_before_failing_as_they_were(
+    http: httpx.Client, simulator: SensorDataSimulator
+) -> None:
+    token = get_token(http)
+    node = create_node(http, token)
+    first = {"integration": {"nodeId": node["id"], "devices": [device("d1", three_sensors())]}}
+    assert integrate(http, token, first).status_code == 200
+    before = simulator.state()
+    changes = [
+        device(
+            "d1", [sensor("s-temp", "TEMPERATURE_SDE", "Renamed", state="update")], state="update", NAME="x"
+        ),
+        device("d1", [sensor("s-moist", "MOISTURE_SDE", "Moisture", state="remove")], state="update"),
+        device("d1", [sensor("s-new", "LIGHT_SDE", "Extra")], state="update"),
+        device("missing", [], state="update"),  # fails after the three changes above
+    ]
+    resp = integrate(http, token, {"integration": {"nodeId": node["id"], "devices": changes}})
+    assert error_of(resp)["target"] == "integration.devices[3].refId"
+    rename = {"integration": {"nodeId": node["id"], "changeState": "update", "props": {"NAME": "y"}}}
+    bad_rename = copy.deepcopy(rename)
+    bad_rename["integration"]["devices"] = [device("missing", [], state="remove")]
+    assert integrate(http, token, bad_rename).status_code == 422
+    after = simulator.state()
+    assert (after["devices"], after["created"], after["nodes"]) == (
+        before["devices"],
+        before["created"],
+        before["nodes"],
+    )
+
+
 # ---------------------------------------------------------------------------- successful integrations
 
 
