@@ -12,7 +12,13 @@ import sys
 from bench.common import RESULTS
 
 # bench.cost reads bench.cold_start's results: it runs after it.
-BENCHMARKS = ["bench.cold_start", "bench.cost", "bench.webhook_latency", "bench.burst"]
+BENCHMARKS = [
+    "bench.cold_start",
+    "bench.cost",
+    "bench.webhook_latency",
+    "bench.burst",
+    "bench.simulator_scale",
+]
 COST_ITEMS = [
     ("api_gateway", "API Gateway HTTP API"),
     ("lambda_requests", "Lambda requests"),
@@ -67,6 +73,15 @@ def table() -> str:
         f"| {burst['api_calls']} API calls, {burst['api_calls_429']} of them 429 "
         f"| created twice {burst['devices_created_twice']}, parked {burst['devices_parked']}, "
         f"lost {burst['devices_lost']} |"
+    )
+    scale = json.loads((RESULTS / "simulator_scale.json").read_text())
+    update, upload = scale["integrate_update_one_device"], scale["upload_one_observation"]
+    rows.append(
+        f"| simulator holding {scale['devices_held']} devices vs none: one-device integrate, "
+        f"one-observation upload | ratio {update['ratio_of_medians']}, {upload['ratio_of_medians']} "
+        f"| {update['full_ms']['p50']} ms vs {update['empty_ms']['p50']} ms; "
+        f"{upload['full_ms']['p50']} ms vs {upload['empty_ms']['p50']} ms "
+        f"| medians of {scale['pairs']} alternating pairs |"
     )
     return "\n".join(rows)
 
