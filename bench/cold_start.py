@@ -4,7 +4,8 @@
    fresh interpreters, alternating (handler, deps, deps, handler, ...), with the environment
    Lambda gives a sampled, traced invocation. The ratio of the medians says what the handler costs
    beyond the libraries it cannot do without.
-2. The first request of a fresh webhook process (import + a new device through the real handler
+2. The webhook handler's import CPU with and without bytecode (the layer's build ships it).
+3. The first request of a fresh webhook process (import + a new device through the real handler
    against the local stack over loopback) next to a second new device in the same process.
 
     python -m bench.cold_start [--pairs 9] [--processes 5] [--python .venv-py313/bin/python]
@@ -16,6 +17,7 @@ import argparse
 import json
 import statistics
 import subprocess
+import tempfile
 from typing import Any
 
 from bench.common import summary, write
@@ -84,6 +86,24 @@ def import_ratio(python: str, handler: str, pairs: int, daemon: str) -> dict[str
     }
 
 
+def without_bytecode(python: str, pairs: int, daemon: str) -> dict[str, Any]:
+    """The webhook handler's import with bytecode (what layers/bridge/Makefile ships) and without
+    (what SAM's python3.13 builder ships: no .pyc, so every module is compiled at each cold
+    start), alternating. An empty PYTHONPYCACHEPREFIX hides every .pyc from the interpreter."""
+    with tempfile.TemporaryDirectory() as empty:
+        env = lambda_environment("webhook", daemon)
+        bare = {**env, "PYTHONPYCACHEPREFIX": empty, "PYTHONDONTWRITEBYTECODE": "1"}
+        samples: dict[str, list[float]] = {"with": [], "without": []}
+        for i in range(pairs):
+            for which in ("with", "without") if i % 2 == 0 else ("without", "with"):
+                result = probe(python, env if which == "with" else bare, "import", "webhook_handler")
+                samples[which].append(result["cpu_ms"])
+    return {
+        "with_bytecode_cpu_ms": summary(samples["with"]),
+        "without_bytecode_cpu_ms": summary(samples["without"]),
+    }
+
+
 def first_requests(python: str, processes: int) -> dict[str, Any]:
     from local.stack import LocalStack
 
@@ -123,9 +143,17 @@ def main() -> None:
     ).stdout.strip()
     with XRayDaemon() as daemon:
         ratios = [import_ratio(args.python, h, args.pairs, daemon.address) for h in DEPENDENCIES]
+        bytecode = without_bytecode(args.python, max(3, args.pairs // 2), daemon.address)
     first = first_requests(args.python, args.processes)
     path = write(
-        "cold_start", {"interpreter": version, "pairs": args.pairs, "imports": ratios, "first_request": first}
+        "cold_start",
+        {
+            "interpreter": version,
+            "pairs": args.pairs,
+            "imports": ratios,
+            "bytecode": bytecode,
+            "first_request": first,
+        },
     )
     for r in ratios:
         print(
@@ -137,6 +165,10 @@ def main() -> None:
         f"{first['first_request_ms']} ms,"
         f" second webhook {first['second_request_ms']} ms (median of {first['processes']} processes,"
         f" statuses {first['statuses']}, {first['xray_segments_received']} X-Ray segments)"
+    )
+    print(
+        f"cold_start webhook_handler import CPU: {bytecode['with_bytecode_cpu_ms']['p50']} ms with bytecode, "
+        f"{bytecode['without_bytecode_cpu_ms']['p50']} ms without"
     )
     print(f"wrote {path.relative_to(ROOT)}")
 

@@ -42,6 +42,12 @@ def table() -> str:
             f"| {r['handler_import_ms']['p50']} ms / {r['deps_import_ms']['p50']} ms "
             f"| medians of {cold['pairs']} alternating pairs, {cold['interpreter']}, sampled-tracing env |"
         )
+    bytecode = cold["bytecode"]
+    rows.append(
+        f"| cold start: `webhook_handler` import CPU with bytecode / without "
+        f"| {bytecode['with_bytecode_cpu_ms']['p50']} ms | {bytecode['without_bytecode_cpu_ms']['p50']} ms "
+        f"| without: what SAM's python3.13 builder ships (no .pyc); with: layers/bridge/Makefile |"
+    )
     first = cold["first_request"]
     rows.append(
         f"| fresh webhook process: import + first request (new device) | {first['import_ms']} ms "
