@@ -3,12 +3,13 @@ token bucket plus the hourly cap, per OAuth client, across integrate, upload and
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from local.sim_rate_limit import RateLimit, RateLimiter
+from local.sim_rate_limit import RateLimit, RateLimiter, add_rate_limit_arguments, rate_limit_from_args
 from local.simulator import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
@@ -293,3 +294,31 @@ def test_config_change_refills_every_budget(http: httpx.Client, sim: SensorDataS
     http.post("/_sim/config", json={"upload_max_observations": 10})  # any change refills
     assert statuses(http, token, 2) == [200, 429]
     assert sim.rate_limit == RateLimit("custom", 1, None)
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        ([], RateLimit("custom", 8, None)),  # make run's default: some webhooks meet a 429
+        (["--rate-limit", "1"], RateLimit("custom", 1, None)),
+        (["--tier", "trial"], RateLimit("trial", 500, 5000)),
+        (["--tier", "paid"], RateLimit("paid", 5000, None)),
+        (["--tier", "unlimited"], RateLimit()),
+        (["--tier", "trial", "--rate-limit-hour", "10000"], RateLimit("custom", 500, 10000)),
+        (["--rate-limit-hour", "100"], RateLimit("custom", None, 100)),
+    ],
+)
+def test_command_line_flags_pick_the_tier(argv: list[str], expected: RateLimit) -> None:
+    parser = argparse.ArgumentParser()
+    add_rate_limit_arguments(parser, default_per_minute=8)
+    assert rate_limit_from_args(parser.parse_args(argv)) == expected
+
+
+def test_command_line_refuses_an_impossible_limit() -> None:
+    parser = argparse.ArgumentParser()
+    add_rate_limit_arguments(parser)
+    assert rate_limit_from_args(parser.parse_args([])) == RateLimit()  # serve's default
+    with pytest.raises(SystemExit, match="positive integer"):
+        rate_limit_from_args(parser.parse_args(["--rate-limit", "0"]))
+    with pytest.raises(SystemExit, match="custom tier needs"):
+        rate_limit_from_args(parser.parse_args(["--tier", "custom"]))
