@@ -553,7 +553,7 @@ class SensorDataSimulator:
     ) -> _Reply:
         """One API call: gate, fault, then ``process`` (which answers its success or its 422).
         An ``after_apply`` fault runs ``process`` first and, if it succeeded, answers the fault."""
-        arrived = time.time()
+        arrived = self._clock()  # the local stack's simulated time, like the rate budgets
         reply, fault, extra = self._gate(headers, operation)
         applied = False
         if fault is not None and fault.after_apply:

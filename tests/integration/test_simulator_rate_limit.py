@@ -322,3 +322,14 @@ def test_command_line_refuses_an_impossible_limit() -> None:
         rate_limit_from_args(parser.parse_args(["--rate-limit", "0"]))
     with pytest.raises(SystemExit, match="custom tier needs"):
         rate_limit_from_args(parser.parse_args(["--tier", "custom"]))
+
+
+def test_calls_are_timed_on_the_simulators_clock(
+    http: httpx.Client, sim: SensorDataSimulator, clock: FakeClock
+) -> None:
+    token = get_token(http)
+    integrate(http, token, NEW_NODE)
+    clock.advance(90)
+    http.get("/sensor-data/integrations/nodes", headers={"Authorization": f"Bearer {token}"})
+    state = sim.state()
+    assert state["node_list_calls"][0]["at"] - state["calls"][0]["at"] == 90
