@@ -95,7 +95,13 @@ def deployed() -> Iterator[dict[str, Any]]:
             for name in functions(translated)
         }
         status = cfn.describe_stacks(StackName=STACK_NAME)["Stacks"][0]["StackStatus"]
+        sqs = boto3.client("sqs")
+        queues = {
+            name: sqs.get_queue_attributes(QueueUrl=physical[name], AttributeNames=["All"])["Attributes"]
+            for name in ("RetryQueue", "DeadLetterQueue")
+        }
         yield {
+            "queues": queues,
             "translated": translated,
             "resources": resources,
             "environments": environments,
@@ -175,3 +181,19 @@ def test_the_readme_table_says_truly_which_function_the_template_sets_each_varia
     assert {variable: table[variable][0] for variable in table} == set_for
     assert template_sets <= set(table), "every variable the template sets is in the README's table"
     assert set(deployed["environments"]["WebhookFunction"]) <= template_sets
+
+
+def test_the_dead_letter_queue_admits_exactly_the_retry_queue_the_stack_created(
+    deployed: dict[str, Any],
+) -> None:
+    """The ARN template.yaml spells out for the redrive-allow policy (resolved as CloudFormation
+    would; moto's SQS ignores the policy itself) is the ARN of the queue the stack created."""
+    retry, dead_letters = deployed["queues"]["RetryQueue"], deployed["queues"]["DeadLetterQueue"]
+    properties = deployed["translated"]["Resources"]["DeadLetterQueue"]["Properties"]
+    allow = Resolver(deployed["translated"], refs={}, attributes={}, parameters={}).resolve(
+        properties["RedriveAllowPolicy"]
+    )
+
+    assert allow == {"redrivePermission": "byQueue", "sourceQueueArns": [retry["QueueArn"]]}
+    assert json.loads(retry["RedrivePolicy"])["deadLetterTargetArn"] == dead_letters["QueueArn"]
+    assert retry["MaximumMessageSize"] == dead_letters["MaximumMessageSize"] == "262144"

@@ -450,3 +450,16 @@ def test_dashboard_body_is_json_once_substituted(template):
     assert body["widgets"]
     for metric in ("WebhooksReceived", "DevicesIntegrated", "RateLimited", "DeadLettered", "ApiLatency"):
         assert metric in rendered
+
+
+def test_the_stages_route_settings_name_the_routes_the_translated_api_defines():
+    """Route keys as API Gateway spells them: the SAM translation's stage and OpenAPI body agree."""
+    from local.template_stack import translate
+
+    resources = translate()["Resources"]
+    (stage,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Stage"]
+    (body,) = [r["Properties"]["Body"] for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Api"]
+    routes = {f"{method.upper()} {path}" for path, methods in body["paths"].items() for method in methods}
+
+    assert set(stage["RouteSettings"]) == routes
+    assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] > 0
