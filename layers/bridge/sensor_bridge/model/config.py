@@ -28,6 +28,9 @@ PLATFORM_MODULES = {
 }
 PLATFORMS = tuple(PLATFORM_MODULES)
 SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+# libyaml's safe loader where PyYAML was built with it (its wheels are): ten times faster than the
+# pure-Python one on the bundled file, which every cold start parses (1 ms against 10 ms here).
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 DEFAULT_CONFIG_FILE = Path(__file__).with_name("default_config.yaml")
 
 
@@ -243,7 +246,7 @@ class Checked:
 def examine_config(text: str) -> Checked:
     """Every problem of a configuration text: its YAML, its shape, and what the API would refuse."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=SAFE_LOADER)  # noqa: S506 (a safe loader)
     except yaml.YAMLError as exc:
         return Checked(None, {}, [_problem(f"not valid YAML ({exc})", "correct the syntax where it says")])
     if not isinstance(data, dict):
