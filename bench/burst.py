@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=120)
     parser.add_argument("--rate-limit", type=int, default=60)
     args = parser.parse_args()
-    headers = {"content-type": "application/json", "x-bridge-token": "local-ttn-token"}
+    headers = {"content-type": "application/json", "x-bridge-token": "local-ttn-webhook-token"}
     answered: dict[int, int] = {}
     with (
         LocalStack(rate_limit_per_minute=args.rate_limit) as stack,

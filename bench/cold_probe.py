@@ -40,7 +40,7 @@ def _webhook(index: int, handler: Any) -> dict[str, Any]:
         "POST /webhooks/{source}",
         "/webhooks/ttn-demo",
         {"source": "ttn-demo"},
-        {"content-type": "application/json", "x-bridge-token": "local-ttn-token"},
+        {"content-type": "application/json", "x-bridge-token": "local-ttn-webhook-token"},
         body=join_accept(index),
     )
     context = LambdaContext(function_name="sensor-bridge-webhook")

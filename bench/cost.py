@@ -45,7 +45,7 @@ PRICES = {
 MEMORY_MB = 512  # template.yaml's MemorySize
 PLATFORM_LOG_BYTES = 330  # START, END and REPORT lines Lambda writes per invocation (their format)
 SECRETS = 2  # the credentials and the webhook secrets, each cached SECRETS_MAX_AGE_SECONDS
-HEADERS = {"content-type": "application/json", "x-bridge-token": "local-ttn-token"}
+HEADERS = {"content-type": "application/json", "x-bridge-token": "local-ttn-webhook-token"}
 
 
 class PathRun:

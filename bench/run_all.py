@@ -18,6 +18,7 @@ BENCHMARKS = [
     "bench.webhook_latency",
     "bench.burst",
     "bench.simulator_scale",
+    "bench.fuzz",
 ]
 COST_ITEMS = [
     ("api_gateway", "API Gateway HTTP API"),
@@ -89,7 +90,21 @@ def table() -> str:
         f"{upload['full_ms']['p50']} ms vs {upload['empty_ms']['p50']} ms "
         f"| medians of {scale['pairs']} alternating pairs |"
     )
+    rows.append(fuzz_row())
     return "\n".join(rows)
+
+
+def fuzz_row() -> str:
+    fuzz = json.loads((RESULTS / "fuzz.json").read_text())
+    accepted = sum(n for status, n in fuzz["statuses"].items() if int(status) < 300)
+    return (
+        f"| fuzz: {fuzz['requests']} hostile requests (hypothesis, seed {fuzz['seed']}), every platform "
+        f"and auth type | 5xx {fuzz['server_errors_5xx']} "
+        f"| API calls from refused requests {fuzz['downstream_calls_from_refused_requests']}, "
+        f"control/bidi characters at the API {fuzz['unsafe_characters_that_reached_the_simulator']}, "
+        f"answers without the error shape {fuzz['answers_without_error_shape']} "
+        f"| {accepted} accepted, {fuzz['devices_in_simulator']} devices integrated |"
+    )
 
 
 def cost_table() -> str:

@@ -24,7 +24,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--devices", type=int, default=200)
     args = parser.parse_args()
-    headers = {"content-type": "application/json", "x-bridge-token": "local-ttn-token"}
+    headers = {"content-type": "application/json", "x-bridge-token": "local-ttn-webhook-token"}
     new_ms: list[float] = []
     repeat_ms: list[float] = []
     statuses: dict[int, int] = {}

@@ -15,7 +15,7 @@ from local.simulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
 # The demo secrets the local stack's sources authenticate with (the README's curl examples use them).
 LOCAL_WEBHOOK_SECRETS: dict[str, str] = {
-    "ttn-demo": "local-ttn-token",
+    "ttn-demo": "local-ttn-webhook-token",
     "chirpstack-demo": "local-chirpstack-token",
     "particle-demo": "local-particle-password",
     "azure-demo": "local-azure-code",

@@ -390,6 +390,19 @@ class SensorDataSimulator:
                 }
             )
 
+    def requests_seen(self) -> int:
+        """How many requests reached the API (integrate, upload, node listing, token). Cheap,
+        unlike state(): for checking after every request whether anything got through."""
+        with self._lock:
+            return (
+                len(self._calls) + len(self._upload_calls) + len(self._node_list_calls) + self._token_requests
+            )
+
+    def integrate_calls_from(self, index: int) -> list[dict[str, JSON]]:
+        """Copies of the integrate calls recorded from position `index` on."""
+        with self._lock:
+            return copy.deepcopy(self._calls[index:])
+
     def config(self) -> dict[str, JSON]:
         with self._lock:
             return {

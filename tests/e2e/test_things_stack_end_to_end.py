@@ -83,5 +83,5 @@ def test_wrong_token_is_refused_before_anything_downstream(stack: LocalStack) ->
 
     assert status == 401
     assert body["error"]["code"] == "Unauthorized"
-    assert "local-ttn-token" not in json.dumps(body)
+    assert "local-ttn-webhook-token" not in json.dumps(body)
     assert stack.simulator.state()["calls"] == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sensor_bridge.inbound.auth.secret_strength import signing_key, strong_shared_secret
 from sensor_bridge.inbound.auth.shared_secrets import basic_credentials_match, same
 from sensor_bridge.inbound.auth.standard_webhooks import unauthorized, verify_signature
 from sensor_bridge.model.config import BasicAuth, HeaderAuth, NoAuth, QueryAuth, Source, StandardWebhooksAuth
@@ -28,16 +29,16 @@ def authenticate(request: WebhookRequest, source: Source) -> None:
     auth = source.auth
     if isinstance(auth, NoAuth):
         return
+    if isinstance(auth, StandardWebhooksAuth):
+        key = signing_key(auth.secret, _expected(auth.secret))
+        verify_signature(request, key, auth.tolerance_seconds)
+        return
+    expected = strong_shared_secret(auth.secret, _expected(auth.secret))
     if isinstance(auth, HeaderAuth):
-        if not same(request.header(auth.header), auth.prefix + _expected(auth.secret)):
+        if not same(request.header(auth.header), auth.prefix + expected):
             raise unauthorized(f"header {auth.header} is missing or wrong")
     elif isinstance(auth, BasicAuth):
-        if not basic_credentials_match(
-            request.header("authorization"), auth.username, _expected(auth.secret)
-        ):
+        if not basic_credentials_match(request.header("authorization"), auth.username, expected):
             raise unauthorized("basic credentials are missing or wrong", CHALLENGE)
-    elif isinstance(auth, QueryAuth):
-        if not same(request.query.get(auth.parameter), _expected(auth.secret)):
-            raise unauthorized(f"query parameter {auth.parameter} is missing or wrong")
-    elif isinstance(auth, StandardWebhooksAuth):
-        verify_signature(request, _expected(auth.secret), auth.tolerance_seconds)
+    elif isinstance(auth, QueryAuth) and not same(request.query.get(auth.parameter), expected):
+        raise unauthorized(f"query parameter {auth.parameter} is missing or wrong")
