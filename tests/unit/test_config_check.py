@@ -114,17 +114,33 @@ def test_a_secret_missing_from_the_secrets_file_is_named_without_any_value(tmp_p
     assert printed[:2] == [
         f"sources.particle-demo.auth.secret: secret 'particle-demo' is not in {path}: "
         "add it there, or correct the name",
-        f"sources.generic-demo.auth.secret: secret 'generic-demo' in {path} is not a Standard Webhooks "
-        "signing secret: use the sender's `whsec_<base64>` value",
+        f"sources.generic-demo.auth.secret: secret 'generic-demo' in {path} is not whsec_ followed by "
+        "base64: use a random value of at least 16 characters (Standard Webhooks: the sender's "
+        "`whsec_<base64>` of a 24-64 byte key)",
     ]
     assert not [line for line in printed if any(str(v) in line for v in secrets.values())]
 
 
 def test_secrets_given_as_a_mapping_are_checked_too() -> None:
-    problems = check_config(SHIPPED, {"ttn-demo": "x"})
+    problems = check_config(SHIPPED, {"ttn-demo": "a-long-enough-ttn-token"})
     assert {p.path for p in problems} == {
         f"sources.{name}.auth.secret" for name in LOCAL_WEBHOOK_SECRETS if name != "ttn-demo"
     }
+
+
+@pytest.mark.parametrize(
+    ("secret", "value", "why"),
+    [
+        ("ttn-demo", "fifteen-chars!!", "is shorter than 16 characters"),
+        ("particle-demo", "pw-1234", "is shorter than 16 characters"),
+        ("generic-demo", "whsec_ab", "decodes to a 1-byte key, not 24-64 bytes"),
+    ],
+)
+def test_a_secret_too_weak_to_check_against_is_named_with_why(secret: str, value: str, why: str) -> None:
+    problems = check_config(SHIPPED, {**LOCAL_WEBHOOK_SECRETS, secret: value})
+
+    assert [p.problem for p in problems] == [f"secret {secret!r} in the webhook secrets {why}"]
+    assert value not in str(problems[0])
 
 
 def test_unreadable_or_wrong_secrets_file_is_one_problem(tmp_path: Path) -> None:

@@ -11,7 +11,6 @@ takes), it also checks that every source's secret is there and usable.
 from __future__ import annotations
 
 import argparse
-import binascii
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,6 +20,7 @@ import yaml
 
 from sensor_bridge.model.config import ConfigError, examine_config, read_config_text
 from sensor_bridge.model.config_problems import Problem
+from sensor_bridge.model.secret_strength import MAX_KEY_BYTES, MIN_KEY_BYTES, MIN_SECRET_CHARS, weakness
 
 Secrets = Mapping[str, Any]
 
@@ -75,25 +75,15 @@ def secret_problems(data: Mapping[str, Any], secrets: Secrets, origin: str) -> l
             problems.append(
                 Problem(where, f"secret {secret!r} is not in {origin}", "add it there, or correct the name")
             )
-        elif auth.get("type") == "standard-webhooks" and not _signing_secret(str(value)):
-            problems.append(
-                Problem(
-                    where,
-                    f"secret {secret!r} in {origin} is not a Standard Webhooks signing secret",
-                    "use the sender's `whsec_<base64>` value",
-                )
-            )
+        elif (why := weakness(str(auth.get("type")), str(value))) is not None:
+            problems.append(Problem(where, f"secret {secret!r} in {origin} {why}", _STRONG_SECRET))
     return problems
 
 
-def _signing_secret(value: str) -> bool:
-    from standardwebhooks.webhooks import Webhook
-
-    try:
-        Webhook(value)
-    except (binascii.Error, ValueError):
-        return False
-    return True
+_STRONG_SECRET = (
+    f"use a random value of at least {MIN_SECRET_CHARS} characters (Standard Webhooks: the sender's "
+    f"`whsec_<base64>` of a {MIN_KEY_BYTES}-{MAX_KEY_BYTES} byte key)"
+)
 
 
 def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from sensor_bridge.inbound.auth.secret_strength import signing_key, strong_shared_secret
 from sensor_bridge.inbound.auth.shared_secrets import basic_credentials_match, same
 from sensor_bridge.inbound.auth.standard_webhooks import unauthorized, verify_signature
 from sensor_bridge.model.config import BasicAuth, HeaderAuth, NoAuth, QueryAuth, Source, StandardWebhooksAuth
 from sensor_bridge.model.replies import RequestError
 from sensor_bridge.model.request import WebhookRequest
+from sensor_bridge.model.secret_strength import WeakSecret, signing_key, strong_shared_secret
 from sensor_bridge.store.secrets import SecretUnavailable, webhook_secret
 
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="sensor-bridge"'}
@@ -29,11 +29,16 @@ def authenticate(request: WebhookRequest, source: Source) -> None:
     auth = source.auth
     if isinstance(auth, NoAuth):
         return
-    if isinstance(auth, StandardWebhooksAuth):
-        key = signing_key(auth.secret, _expected(auth.secret))
-        verify_signature(request, key, auth.tolerance_seconds)
-        return
-    expected = strong_shared_secret(auth.secret, _expected(auth.secret))
+    try:
+        if isinstance(auth, StandardWebhooksAuth):
+            verify_signature(request, signing_key(_expected(auth.secret)), auth.tolerance_seconds)
+            return
+        expected = strong_shared_secret(_expected(auth.secret))
+    except WeakSecret as exc:
+        # Not the caller's mistake and not one it can fix: 503, and the log tells the operator.
+        raise RequestError(
+            503, "SecretUnavailable", f"webhook secret {auth.secret!r} {exc}: an operator must replace it"
+        ) from None
     if isinstance(auth, HeaderAuth):
         if not same(request.header(auth.header), auth.prefix + expected):
             raise unauthorized(f"header {auth.header} is missing or wrong")
