@@ -14,6 +14,12 @@ RATE_LIMIT_HOUR ?=
 TIER ?=
 RATE_FLAGS = $(strip $(if $(TIER),--tier $(TIER)) $(if $(RATE_LIMIT),--rate-limit $(RATE_LIMIT)) \
 	$(if $(RATE_LIMIT_HOUR),--rate-limit-hour $(RATE_LIMIT_HOUR)))
+# Where `make run` and `make serve` point, read as variables of these names (make hands its
+# command-line variables to the recipe's environment), from the environment, or from local.env
+# (git-ignored; see local.env.example): SENSOR_DATA_API_URL, IMS_TOKEN_URL, IMS_CLIENT_ID,
+# IMS_CLIENT_SECRET, IMS_ACCESS_TOKEN, ITWIN_ID, BRIDGE_CONFIG_FILE, WEBHOOK_SECRETS_FILE,
+# BRIDGE_PORT, LOCAL_ENV_FILE (another settings file); the three rate-limit variables too.
+# Secrets are never on the command line make echoes.
 # sam build needs the Lambda runtime's interpreter (python3.13) on PATH; pyenv provides it here.
 PY313 ?= $(or $(lastword $(wildcard /root/.pyenv/versions/3.13*/bin/python3.13)),$(shell command -v python3.13 2>/dev/null))
 export PYTHONPATH := layers/bridge:functions/webhook:functions/retry:.

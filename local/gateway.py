@@ -1,11 +1,19 @@
 """A loopback HTTP server that plays API Gateway's HTTP API: it serves template.yaml's routes to
-the real handlers as payload-format-2.0 events."""
+the real handlers as payload-format-2.0 events.
+
+As API Gateway does, it answers a function that crashed (or returned something that is not a
+proxy result) with 500 `{"message": "Internal Server Error"}`; the traceback goes to the function
+log (stdout, which the local stack sends to its log file), one line to stderr.
+"""
 
 from __future__ import annotations
 
 import base64
+import errno
 import json
+import sys
 import threading
+import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -14,11 +22,24 @@ from local.apigw import LambdaContext, http_api_event
 from local.template_routes import Handler, Route
 
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's own payload limit
+INTERNAL_ERROR = (500, {"Content-Type": "application/json"}, b'{"message":"Internal Server Error"}')
+
+
+class PortInUse(OSError):
+    """The gateway's port is taken; the message says so in one line."""
 
 
 class Gateway:
-    def __init__(self, routes: list[tuple[Route, Handler]], host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        routes: list[tuple[Route, Handler]],
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        function_log: str = "the function log",
+    ) -> None:
         self.routes = routes
+        self.function_log = function_log
         self._lock = threading.Lock()  # one invocation at a time, like one warm Lambda instance
         gateway = self
 
@@ -27,6 +48,13 @@ class Gateway:
                 return
 
             def _serve(self) -> None:
+                try:
+                    self._route()
+                except Exception as exc:  # a bug of the gateway itself: still an answer, never a drop
+                    print(f"gateway: {type(exc).__name__}: {exc}", file=sys.stderr)
+                    self._reply(*INTERNAL_ERROR)
+
+            def _route(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 if length > MAX_BODY:
                     self._reply(413, {}, b'{"message":"Request Entity Too Large"}')
@@ -47,7 +75,15 @@ class Gateway:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _serve
 
-        self._server = ThreadingHTTPServer((host, port), _Handler)
+        try:
+            self._server = ThreadingHTTPServer((host, port), _Handler)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUse(
+                    f"port {port} on {host} is already in use: stop what holds it, or choose another "
+                    "port (BRIDGE_PORT=..., --port)"
+                ) from None
+            raise
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -67,11 +103,17 @@ class Gateway:
         self, method: str, raw_path: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
         with self._lock:
-            return route_request(self.routes, method, raw_path, headers, body)
+            return route_request(self.routes, method, raw_path, headers, body, function_log=self.function_log)
 
 
 def route_request(
-    routes: list[tuple[Route, Handler]], method: str, raw_path: str, headers: dict[str, str], body: bytes
+    routes: list[tuple[Route, Handler]],
+    method: str,
+    raw_path: str,
+    headers: dict[str, str],
+    body: bytes,
+    *,
+    function_log: str = "the function log",
 ) -> tuple[int, dict[str, str], bytes]:
     """What API Gateway does with one request: find the route, invoke its function with a v2 event."""
     parts = urlsplit(raw_path)
@@ -82,7 +124,16 @@ def route_request(
         event = http_api_event(
             method, route.route_key, parts.path, params, headers, dict(parse_qsl(parts.query)), body
         )
-        return _from_lambda_result(handler(event, LambdaContext(route.function)))
+        try:
+            return _from_lambda_result(handler(event, LambdaContext(route.function)))
+        except Exception as exc:
+            traceback.print_exc(file=sys.stdout)  # Lambda writes an uncaught error to the function log
+            print(
+                f"gateway: {route.function} failed on {method} {parts.path} ({type(exc).__name__}); "
+                f"answered 500; traceback in {function_log}",
+                file=sys.stderr,
+            )
+            return INTERNAL_ERROR
     # API Gateway's own answer for a route that is not declared.
     return 404, {"Content-Type": "application/json"}, b'{"message":"Not Found"}'
 

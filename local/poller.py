@@ -1,9 +1,13 @@
 """Plays the SQS event source mapping for the retry function: receive a batch, invoke the
-handler with a real SQS event, delete what succeeded, leave the batch item failures."""
+handler with a real SQS event, delete what succeeded, leave the batch item failures.
+
+On simulated time (the embedded simulator) it fast-forwards while every message waits; on the
+real clock (an API of yours, whose rate window runs in wall-clock time) it waits."""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,12 +34,20 @@ class PollStats:
 
 class RetryPoller:
     def __init__(
-        self, queue_url: str, queue_arn: str, handler: Handler, *, batch_size: int = 10, client: Any = None
+        self,
+        queue_url: str,
+        queue_arn: str,
+        handler: Handler,
+        *,
+        batch_size: int = 10,
+        client: Any = None,
+        real_clock: bool = False,
     ) -> None:
         self.queue_url = queue_url
         self.queue_arn = queue_arn
         self.handler = handler
         self.batch_size = batch_size
+        self.real_clock = real_clock
         self.stats = PollStats()
         self._sqs: Any = client or boto3.client("sqs")  # the event source mapping's credentials
 
@@ -82,8 +94,16 @@ class RetryPoller:
         )["Attributes"]
         return sum(int(v) for v in attrs.values())
 
+    def deliver_ready(self) -> int:
+        """Every batch that is due now, without moving any clock; how many messages."""
+        delivered = 0
+        while count := self.poll_once():
+            delivered += count
+        return delivered
+
     def drain(self, *, step_s: float = 5.0, max_simulated_s: float = 48 * 3600) -> PollStats:
-        """Deliver until the queue is empty, fast-forwarding simulated time while all messages wait."""
+        """Deliver until the queue is empty, fast-forwarding simulated time while all messages wait
+        (on the real clock: waiting, a second at a time)."""
         budget = max_simulated_s
         while True:
             if self.poll_once():
@@ -91,14 +111,22 @@ class RetryPoller:
             if not self.pending():
                 return self.stats
             if budget <= 0:
-                raise TimeoutError(f"retry queue not drained after {max_simulated_s} simulated seconds")
-            advance(step_s)
-            self.stats.fast_forwarded_s += step_s
-            budget -= step_s
+                raise TimeoutError(f"retry queue not drained after {max_simulated_s} seconds")
+            budget -= self._wait(step_s)
+
+    def _wait(self, step_s: float) -> float:
+        if self.real_clock:
+            time.sleep(1.0)
+            return 1.0
+        advance(step_s)
+        self.stats.fast_forwarded_s += step_s
+        return step_s
 
     def run_for(self, simulated_s: float, *, step_s: float = 5.0) -> PollStats:
         """Play the event source mapping for `simulated_s` of simulated time, whether or not the
         queue empties: what a test uses to show that nothing is delivered before its time."""
+        if self.real_clock:
+            raise RuntimeError("run_for moves simulated time; this poller runs on the real clock")
         budget = simulated_s
         while budget > 0:
             if self.poll_once():

@@ -105,11 +105,22 @@ def provision(
     )
 
 
-def bridge_environment(resources: Resources, api_base_url: str, token_url: str) -> dict[str, str]:
-    """The environment template.yaml gives the functions, pointed at the local parts."""
+@dataclass(frozen=True)
+class ApiEndpoints:
+    """The Sensor Data API and IMS token endpoint the functions call: the simulator's or yours."""
+
+    api_base_url: str
+    token_url: str
+    itwin_id: str | None = None
+    config_file: str | None = None  # None: the bundled file (or whatever the environment says)
+
+
+def bridge_environment(resources: Resources, api: ApiEndpoints) -> dict[str, str]:
+    """The environment template.yaml gives the functions, pointed at the local resources and `api`."""
+    optional = {"ITWIN_ID": api.itwin_id, "BRIDGE_CONFIG_FILE": api.config_file}
     return {
-        "SENSOR_DATA_API_URL": api_base_url,
-        "IMS_TOKEN_URL": token_url,
+        "SENSOR_DATA_API_URL": api.api_base_url,
+        "IMS_TOKEN_URL": api.token_url,
         "CREDENTIALS_SECRET_ID": resources.credentials_secret_id,
         "WEBHOOK_SECRETS_ID": resources.webhook_secrets_id,
         "RETRY_QUEUE_URL": resources.retry_queue_url,
@@ -118,4 +129,5 @@ def bridge_environment(resources: Resources, api_base_url: str, token_url: str) 
         "IDEMPOTENCY_TABLE": resources.idempotency_table,
         "POWERTOOLS_SERVICE_NAME": "sensor-bridge",
         "POWERTOOLS_METRICS_NAMESPACE": "SensorBridge",
+        **{name: value for name, value in optional.items() if value},
     }

@@ -1050,6 +1050,13 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def _creator_client(spec: str) -> SimClient:
+    client_id, colon, client_secret = spec.partition(":")
+    if not (client_id and colon and client_secret):
+        raise argparse.ArgumentTypeError("expected ID:SECRET")
+    return SimClient(client_id, client_secret, frozenset({IOT_CREATOR_ROLE}))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Sensor Data API simulator with an IMS-style token endpoint."
@@ -1058,9 +1065,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8765)
     add_rate_limit_arguments(parser)
     parser.add_argument("--token-ttl", type=int, default=3600, help="token lifetime in seconds")
+    parser.add_argument(
+        "--client",
+        action="append",
+        default=[],
+        type=_creator_client,
+        metavar="ID:SECRET",
+        help="another client with the IoT Creator role (repeatable)",
+    )
     args = parser.parse_args(argv)
     limit = rate_limit_from_args(args)
-    sim = SensorDataSimulator(args.host, args.port, token_ttl_seconds=args.token_ttl).start()
+    extra: list[SimClient] = args.client
+    sim = SensorDataSimulator(
+        args.host, args.port, token_ttl_seconds=args.token_ttl, clients=default_clients() + extra
+    ).start()
     sim.configure(tier=limit.tier, rate_limit_per_minute=limit.per_minute, rate_limit_per_hour=limit.per_hour)
     print(f"Sensor Data simulator on {sim.url}", flush=True)
     print(f"  api_base_url: {sim.api_base_url}", flush=True)

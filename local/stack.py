@@ -6,6 +6,10 @@ poller plays the SQS event source mapping for the retry function on simulated ti
 
     python -m local.stack run     replay events/, print what happened and a summary line
     python -m local.stack serve   keep it up for your own webhooks (Ctrl-C stops it)
+
+Both can point the bridge at another Sensor Data API with your credentials, configuration and
+webhook secrets instead (local/options.py: flags, environment, `local.env`); then no simulator
+starts and the clock is real.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,12 +35,14 @@ import boto3
 import httpx
 
 from local import virtual_time
-from local.gateway import Gateway, decode_json, route_request
+from local.banner import print_banner, write_operator_env
+from local.gateway import Gateway, PortInUse, decode_json, route_request
 from local.lambda_runtime import cold_start
+from local.options import BENTLEY_TOKEN_URL, OptionsError, StackOptions, add_flags, resolve
 from local.poller import RetryPoller
-from local.provision import LOCAL_WEBHOOK_SECRETS, Resources, bridge_environment, provision
-from local.sim_rate_limit import RateLimit, add_rate_limit_arguments, rate_limit_from_args
-from local.simulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SensorDataSimulator
+from local.provision import LOCAL_WEBHOOK_SECRETS, ApiEndpoints, Resources, bridge_environment, provision
+from local.sim_rate_limit import RateLimit, add_rate_limit_arguments
+from local.simulator import SensorDataSimulator
 from local.template_routes import (
     ROOT,
     Handler,
@@ -45,10 +52,13 @@ from local.template_routes import (
     load_template,
     sqs_consumer,
 )
+from sensor_bridge.model.config import DEFAULT_CONFIG_FILE, ConfigError, load_config_file
 from sensor_bridge.model.profiles import device_ref_id
 from sensor_bridge.runtime import clock
+from sensor_bridge.store import registry
 
 EVENTS_DIR = ROOT / "events"
+LOG_FILE = ROOT / ".local-stack.log"
 LOCAL_AWS = {
     "AWS_ACCESS_KEY_ID": "local",
     "AWS_SECRET_ACCESS_KEY": "local",  # moto accepts any credentials
@@ -69,14 +79,22 @@ def _free_port() -> int:
 class LocalStack:
     def __init__(
         self,
+        options: StackOptions | None = None,
         *,
         rate_limit_per_minute: int | None = None,
         gateway_port: int = 0,
         tier: str | None = None,
         rate_limit_per_hour: int | None = None,
     ) -> None:
-        self.rate_limit = RateLimit.of(tier, rate_limit_per_minute, rate_limit_per_hour)
+        self.options = options or StackOptions()
+        given = (tier, rate_limit_per_minute, rate_limit_per_hour) != (None, None, None)
+        self.rate_limit = (
+            RateLimit.of(tier, rate_limit_per_minute, rate_limit_per_hour)
+            if given
+            else self.options.rate_limit
+        )
         self.gateway_port = gateway_port
+        self.webhook_secrets = self.options.webhook_secrets() or LOCAL_WEBHOOK_SECRETS
         self._moto: Any = None
         self.simulator: SensorDataSimulator | None = None
         self.gateway: Gateway | None = None
@@ -92,32 +110,49 @@ class LocalStack:
     def start(self) -> LocalStack:
         from moto.server import ThreadedMotoServer
 
-        virtual_time.install()
+        if not self.real_clock:
+            virtual_time.install()
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log
         port = _free_port()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self._moto.start()
         self._set_env({**LOCAL_AWS, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"})
-        self.simulator = SensorDataSimulator(clock=clock.now).start()
-        limit = self.rate_limit
-        self.simulator.configure(
-            tier=limit.tier, rate_limit_per_minute=limit.per_minute, rate_limit_per_hour=limit.per_hour
-        )
+        if not self.options.external:
+            self.simulator = SensorDataSimulator(clock=clock.now).start()
+            limit = self.rate_limit
+            self.simulator.configure(
+                tier=limit.tier, rate_limit_per_minute=limit.per_minute, rate_limit_per_hour=limit.per_hour
+            )
         self.reset()
         return self
 
+    @property
+    def real_clock(self) -> bool:
+        """An API of yours counts its rate window in wall-clock time: so do the bridge and SQS."""
+        return self.options.external
+
+    def api_endpoints(self) -> ApiEndpoints:
+        """What the functions call: the options' API, or the embedded simulator."""
+        o = self.options
+        if o.api_url is not None:
+            api_url, token_url = o.api_url, o.token_url or BENTLEY_TOKEN_URL
+        else:
+            assert self.simulator is not None
+            api_url, token_url = self.simulator.api_base_url, self.simulator.token_url
+        return ApiEndpoints(api_url, token_url, o.itwin_id, str(o.config_file) if o.config_file else None)
+
     def reset(self) -> None:
         """A clean account and API: new resources, empty simulator, clock back to now."""
-        assert self.simulator is not None
         self._drop_function_environments()
         endpoint = os.environ["AWS_ENDPOINT_URL"]
         httpx.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
-        self.simulator.reset()
+        if self.simulator is not None:
+            self.simulator.reset()
         clock.reset()
-        self.resources = provision()
-        self._set_env(
-            bridge_environment(self.resources, self.simulator.api_base_url, self.simulator.token_url)
+        self.resources = provision(
+            credentials=self.options.credentials(), webhook_secrets=self.webhook_secrets
         )
+        self._set_env(bridge_environment(self.resources, self.api_endpoints()))
         cold_start()
         template = load_template()
         handler_name, props = sqs_consumer(template)
@@ -128,6 +163,7 @@ class LocalStack:
             self.resources.retry_queue_arn,
             import_handler(handler_name, code_uris.get(handler_name)),
             batch_size=int(props.get("BatchSize", 10)),
+            real_clock=self.real_clock,
         )
         self._routes = [
             (r, import_handler(r.handler, code_uris.get(r.handler))) for r in http_routes(template)
@@ -142,7 +178,7 @@ class LocalStack:
         assert self.poller is not None
         assert self.simulator is not None
         assert self.resources is not None
-        shared = bridge_environment(self.resources, self.simulator.api_base_url, self.simulator.token_url)
+        shared = bridge_environment(self.resources, self.api_endpoints())
         self._function_envs = environments
         self._function_names = set(shared) | {n for env in environments.values() for n in env}
         self._routes = [(r, self._as_function(r.function, h)) for r, h in self._routes]
@@ -182,7 +218,7 @@ class LocalStack:
         self._function_envs, self._current_function = {}, None
 
     def start_gateway(self) -> Gateway:
-        self.gateway = Gateway(self._routes, port=self.gateway_port).start()
+        self.gateway = Gateway(self._routes, port=self.gateway_port, function_log=LOG_FILE.name).start()
         return self.gateway
 
     def stop(self) -> None:
@@ -227,6 +263,15 @@ class LocalStack:
     def drain(self, **kwargs: Any) -> None:
         assert self.poller is not None
         self.poller.drain(**kwargs)
+
+    def deliver_due(self) -> None:
+        """What the event source mapping would have delivered by now: on simulated time, fast-
+        forwarding up to an hour while every message waits; on the real clock, what is due."""
+        assert self.poller is not None
+        if self.real_clock:
+            self.poller.deliver_ready()
+        else:
+            self.poller.drain(max_simulated_s=3600)
 
     # -- reading ---------------------------------------------------------------------------
     def queue_messages(self, which: str) -> list[dict[str, Any]]:
@@ -299,20 +344,22 @@ def webhook_events(folder: Path = EVENTS_DIR) -> list[tuple[str, dict[str, Any]]
     return found
 
 
-def replay(client: httpx.Client, base_url: str, event: dict[str, Any]) -> httpx.Response:
+def replay(
+    client: httpx.Client, base_url: str, event: dict[str, Any], secrets: dict[str, str]
+) -> httpx.Response:
     body = event.get("body") or ""
     content = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode("utf-8")
     query = event.get("rawQueryString") or ""
     url = f"{base_url}{event['rawPath']}" + (f"?{query}" if query else "")
     source = (event.get("pathParameters") or {}).get("source", "")
-    headers = signed_now(dict(event.get("headers") or {}), content, source)
+    headers = signed_now(dict(event.get("headers") or {}), content, source, secrets)
     return client.request(event["requestContext"]["http"]["method"], url, headers=headers, content=content)
 
 
-def signed_now(headers: dict[str, str], body: bytes, source: str) -> dict[str, str]:
+def signed_now(headers: dict[str, str], body: bytes, source: str, secrets: dict[str, str]) -> dict[str, str]:
     """A Standard Webhooks sender signs each delivery as it sends it. The replay does the same
-    with the source's local demo secret, so a sample recorded earlier is not refused as stale;
-    a sample whose source has no demo secret goes out exactly as recorded."""
+    with the source's secret, so a sample recorded earlier is not refused as stale; a sample
+    whose source has no secret goes out exactly as recorded."""
     from standardwebhooks.webhooks import Webhook
 
     from sensor_bridge.model.config import StandardWebhooksAuth
@@ -323,15 +370,12 @@ def signed_now(headers: dict[str, str], body: bytes, source: str) -> dict[str, s
     config_source = current_config().sources.get(source)
     if config_source is None or not isinstance(config_source.auth, StandardWebhooksAuth):
         return headers
-    secret = LOCAL_WEBHOOK_SECRETS.get(config_source.auth.secret)
+    secret = secrets.get(config_source.auth.secret)
     if secret is None:
         return headers
     now = datetime.now(UTC)
     signature = Webhook(secret).sign(headers["webhook-id"], now, body.decode("utf-8"))
     return {**headers, "webhook-timestamp": str(int(now.timestamp())), "webhook-signature": signature}
-
-
-LOG_FILE = ROOT / ".local-stack.log"
 
 
 @contextlib.contextmanager
@@ -350,20 +394,22 @@ def logs_to(path: Path) -> Iterator[None]:
                 handler.setStream(previous)
 
 
-def run(limit: RateLimit) -> int:
-    with LocalStack(
-        tier=limit.tier, rate_limit_per_minute=limit.per_minute, rate_limit_per_hour=limit.per_hour
-    ) as stack:
+def run(options: StackOptions) -> int:
+    with LocalStack(options) as stack:
         gateway = stack.start_gateway()
-        assert stack.simulator is not None
         moto_url = os.environ["AWS_ENDPOINT_URL"]
-        print(f"local stack: gateway {gateway.url}  simulator {stack.simulator.url}  moto {moto_url}")
-        print(f"Sensor Data rate limit: {limit.describe()}")
+        if stack.simulator is not None:
+            print(f"local stack: gateway {gateway.url}  simulator {stack.simulator.url}  moto {moto_url}")
+            print(f"Sensor Data rate limit: {stack.rate_limit.describe()}")
+        else:
+            print(f"local stack: gateway {gateway.url}  moto {moto_url}")
+            print(f"Sensor Data API: {options.api_url} (yours; real clock: a Retry-After is waited out)")
         print(f"function logs and EMF metrics: {LOG_FILE.name}\n")
         replayed: list[Replayed] = []
+        started = time.monotonic()
         with logs_to(LOG_FILE), httpx.Client(timeout=30) as client:
             for name, event in webhook_events():
-                answer = replay(client, gateway.url, event)
+                answer = replay(client, gateway.url, event, stack.webhook_secrets)
                 body = decode_json(answer.content)
                 results = body.get("results", []) if isinstance(body, dict) else []
                 source = (event.get("pathParameters") or {}).get("source", "?")
@@ -375,10 +421,16 @@ def run(limit: RateLimit) -> int:
         print_webhooks(replayed)
         print_devices(report)
         batches = stack.poller.stats.batches if stack.poller else 0
-        print(f"\nsimulated time fast-forwarded: {virtual_time.elapsed():.0f} s  retry batches: {batches}")
-        print(f"duplicate devices in Sensor Data: {report.duplicates}")
+        if stack.real_clock:
+            print(f"\nreal time taken: {time.monotonic() - started:.0f} s  retry batches: {batches}")
+            print("duplicate devices in Sensor Data: not known here (ask your API)")
+        else:
+            print(
+                f"\nsimulated time fast-forwarded: {virtual_time.elapsed():.0f} s  retry batches: {batches}"
+            )
+            print(f"duplicate devices in Sensor Data: {report.duplicates}")
         print(report.summary_line())
-        return 0 if report.lost == 0 and report.duplicates == 0 else 1
+        return 0 if report.lost == 0 and not report.duplicates else 1
 
 
 @dataclass
@@ -393,10 +445,7 @@ class Report:
 
     @classmethod
     def build(cls, stack: LocalStack, replayed: list[Replayed]) -> Report:
-        assert stack.simulator is not None
-        state = stack.simulator.state()
-        created: dict[str, int] = state["created"]
-        live = {d["refId"]: d for d in state["devices"] if not d["removed"]}
+        present, created = _downstream(stack)
         parked = {
             (m["event"]["source"], m["event"]["device_id"]): m for m in stack.queue_messages("dead-letter")
         }
@@ -412,12 +461,12 @@ class Report:
             ref = device_ref_id(source, device)
             removed_asked = "removed" in row["answers"]
             row["ref"] = ref
-            row["created"] = created.get(ref, 0)
-            row["in_sensor_data"] = ref in live
+            row["created"] = created(ref)
+            row["in_sensor_data"] = present(source, device)
             row["parked"] = parked.get((source, device), {}).get("parked_reason")
             if removed_asked and row["answers"][-1] == "removed":
-                row["final"] = "removed" if ref not in live else "LOST (still present)"
-            elif ref in live:
+                row["final"] = "removed" if not row["in_sensor_data"] else "LOST (still present)"
+            elif row["in_sensor_data"]:
                 row["final"] = "integrated after retry" if "queued" in row["answers"] else "integrated"
             elif row["parked"]:
                 row["final"] = "parked"
@@ -430,7 +479,7 @@ class Report:
             retried=sum(1 for r in values if r["final"] == "integrated after retry"),
             dead_lettered=len(parked),
             lost=sum(1 for r in values if r["final"].startswith("LOST")),
-            duplicates=sum(1 for r in values if r["created"] > 1),
+            duplicates=sum(1 for r in values if isinstance(r["created"], int) and r["created"] > 1),
             rows=values,
         )
 
@@ -470,28 +519,44 @@ def print_devices(report: Report) -> None:
         print(f"{row['device']:<36} {row['source']:<16} {row['created']:>7}  {row['final']}{reason}")
 
 
-def serve(port: int, limit: RateLimit) -> int:
-    with LocalStack(
-        tier=limit.tier,
-        rate_limit_per_minute=limit.per_minute,
-        rate_limit_per_hour=limit.per_hour,
-        gateway_port=port,
-    ) as stack:
+def _downstream(stack: LocalStack) -> tuple[Callable[[str, str], bool], Callable[[str], int | str]]:
+    """Whether Sensor Data holds a device, and how often it was created: the simulator's state,
+    or, for an API of yours, the registry's view (creations unknown: "-")."""
+    if stack.simulator is None:
+
+        def registered(source: str, device: str) -> bool:
+            record = registry.get_device(source, device)
+            return record is not None and record.state == "integrated"
+
+        return registered, lambda _ref: "-"
+    state = stack.simulator.state()
+    live = {d["refId"] for d in state["devices"] if not d["removed"]}
+    created: dict[str, int] = state["created"]
+    return lambda source, device: device_ref_id(source, device) in live, lambda ref: created.get(ref, 0)
+
+
+def serve(options: StackOptions) -> int:
+    with LocalStack(options, gateway_port=options.port) as stack:
         gateway = stack.start_gateway()
-        assert stack.simulator is not None
-        print(f"gateway:   {gateway.url}/webhooks/{{source}}")
-        print(f"simulator: {stack.simulator.url}  (state: GET {stack.simulator.url}/_sim/state)")
-        print(f"IMS demo client: {DEMO_CLIENT_ID} / {DEMO_CLIENT_SECRET}")
-        print("webhook secrets: " + ", ".join(f"{k}={v}" for k, v in LOCAL_WEBHOOK_SECRETS.items()))
-        print("the retry poller runs every second on simulated time; Ctrl-C stops everything")
+        print_banner(stack, gateway.url, LOG_FILE)
+        env_file = write_operator_env(stack)
         stop = threading.Event()
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        while not stop.wait(1.0):
-            if stack.poller is not None:
-                stack.poller.drain(max_simulated_s=3600)
-        print("\nstopped")
+        try:
+            with logs_to(LOG_FILE):
+                while not stop.wait(1.0):
+                    stack.deliver_due()
+        finally:
+            env_file.unlink(missing_ok=True)
+        print("\nstopped", flush=True)
     return 0
+
+
+def check_at_start(options: StackOptions) -> None:
+    """What would otherwise fail at the first webhook fails here: the config and secrets files."""
+    load_config_file(options.config_file or DEFAULT_CONFIG_FILE)
+    options.webhook_secrets()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -500,12 +565,17 @@ def main(argv: list[str] | None = None) -> int:
     run_p = sub.add_parser("run", help="replay events/ and print what happened")
     add_rate_limit_arguments(run_p, default_per_minute=8)  # low, so that some webhooks meet a 429
     serve_p = sub.add_parser("serve", help="keep the stack up for your own webhooks")
-    serve_p.add_argument("--port", type=int, default=int(os.environ.get("BRIDGE_PORT", "3000")))
     add_rate_limit_arguments(serve_p)
+    for command in (run_p, serve_p):
+        add_flags(command)
     args = parser.parse_args(argv)
-    if args.command == "run":
-        return run(rate_limit_from_args(args))
-    return serve(args.port, rate_limit_from_args(args))
+    try:
+        options = resolve(args)
+        check_at_start(options)
+        return run(options) if args.command == "run" else serve(options)
+    except (OptionsError, ConfigError, PortInUse) as exc:
+        print(f"local stack: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
