@@ -1,0 +1,306 @@
+"""`make serve` pointed at a Sensor Data API and IMS of your own, as README's "Try it against your
+Bentley account" describes: a second, independent simulator in another process plays that API.
+
+`python -m local.stack serve` runs as `make serve` runs it, with an env file, a config file and a
+webhook secrets file of the test's own. It onboards a device from each platform (the events/
+samples, sent to the test's sources with the test's secrets), waits out a `Retry-After: 5` in
+wall-clock time, starts no simulator of its own, and fails at start on a broken config.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import queue
+import re
+import secrets
+import shlex
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import httpx
+import pytest
+import yaml
+from standardwebhooks.webhooks import Webhook
+
+from tests.conftest import ROOT, load_event
+
+pytestmark = pytest.mark.e2e
+
+CLIENT_ID = "farm-service-app"
+CLIENT_SECRET = "farm-client-secret-" + secrets.token_hex(8)
+# One sample per platform, and the test's source it is sent to.
+SAMPLES = {
+    "ttn-01-join-accept.json": "farm-ttn",
+    "chirpstack-01-join.json": "farm-chirpstack",
+    "particle-01-online-form.json": "farm-particle",
+    "azure-02-device-created.json": "farm-azure",
+    "aws-iot-02-thing-created.json": "farm-aws-iot",
+    "generic-01-device-created.json": "farm-generic",
+}
+RENAMED = {
+    "ttn-demo": "farm-ttn",
+    "chirpstack-demo": "farm-chirpstack",
+    "particle-demo": "farm-particle",
+    "azure-demo": "farm-azure",
+    "aws-iot-demo": "farm-aws-iot",
+    "generic-demo": "farm-generic",
+}
+PYTHONPATH = "layers/bridge:functions/webhook:functions/retry:."
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def clean_env() -> dict[str, str]:
+    """Nothing of this test process's own local stack (its fixtures set the bridge's variables)."""
+    keep = ("PATH", "HOME", "LANG", "TMPDIR")
+    return {**{k: os.environ[k] for k in keep if k in os.environ}, "PYTHONPATH": PYTHONPATH}
+
+
+@pytest.fixture(scope="module")
+def your_api() -> Iterator[str]:
+    """Sensor Data + IMS in another process, knowing the test's client."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "local.simulator",
+            "--port",
+            str(port),
+            "--client",
+            f"{CLIENT_ID}:{CLIENT_SECRET}",
+        ],
+        cwd=ROOT,
+        env=clean_env(),
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _answers(f"{url}/_sim/state"), 20, "the external simulator did not start")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def wait_for(condition: Any, seconds: float, message: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(message)
+        time.sleep(0.2)
+
+
+@dataclass
+class Files:
+    env_file: Path
+    config: dict[str, Any]
+    webhook_secrets: dict[str, str]
+
+
+def write_files(tmp: Path, api_url: str) -> Files:
+    """The test's own config (the bundled profiles, its own sources and secret names), its
+    secrets file and its env file."""
+    bundled = yaml.safe_load((ROOT / "config" / "bridge.yaml").read_text(encoding="utf-8"))
+    sources = {}
+    for old, new in RENAMED.items():
+        source = dict(bundled["sources"][old])
+        source["auth"] = {**source["auth"], "secret": f"{new}-secret"}
+        sources[new] = source
+    config = {**bundled, "sources": sources}
+    webhook_secrets = {f"{name}-secret": secrets.token_urlsafe(24) for name in RENAMED.values()}
+    webhook_secrets["farm-generic-secret"] = "whsec_" + base64.b64encode(os.urandom(24)).decode()
+    (tmp / "farm.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    (tmp / "farm-secrets.json").write_text(json.dumps(webhook_secrets), encoding="utf-8")
+    env_file = tmp / "farm.env"
+    env_file.write_text(
+        f"SENSOR_DATA_API_URL={api_url}/sensor-data\n"
+        f"IMS_TOKEN_URL={api_url}/connect/token\n"
+        f"IMS_CLIENT_ID={CLIENT_ID}\n"
+        f"IMS_CLIENT_SECRET={CLIENT_SECRET}\n"
+        f"BRIDGE_CONFIG_FILE={tmp / 'farm.yaml'}\n"
+        f"WEBHOOK_SECRETS_FILE={tmp / 'farm-secrets.json'}\n",
+        encoding="utf-8",
+    )
+    return Files(env_file, config, webhook_secrets)
+
+
+class Serve:
+    """`python -m local.stack serve` as `make serve` runs it; its banner read line by line."""
+
+    def __init__(self, *args: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "local.stack", "serve", *args],
+            cwd=ROOT,
+            env=clean_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.banner: list[str] = []
+        assert self.process.stdout is not None
+        threading.Thread(target=self._read, args=(self.process.stdout,), daemon=True).start()
+
+    def _read(self, stream: Any) -> None:
+        for line in stream:
+            self.lines.put(line.rstrip("\n"))
+
+    def read_banner(self, timeout: float = 60) -> list[str]:
+        deadline = time.monotonic() + timeout
+        while not self.banner or "while it runs" not in self.banner[-1]:
+            self.banner.append(self.lines.get(timeout=max(0.1, deadline - time.monotonic())))
+        return self.banner
+
+    def export(self) -> dict[str, str]:
+        line = next(line.strip() for line in self.banner if line.strip().startswith("export "))
+        return dict(item.split("=", 1) for item in shlex.split(line)[1:])
+
+    def stop(self) -> tuple[str, str]:
+        self.process.terminate()
+        out, err = self.process.communicate(timeout=20)
+        return "\n".join(self.banner) + out, err
+
+
+def signed(source: dict[str, Any], secret: str, event: dict[str, Any]) -> tuple[dict[str, str], str]:
+    """The sample's headers and query string, authenticated as `source` expects with `secret`."""
+    auth = source["auth"]
+    headers = dict(event["headers"])
+    query = dict(parse_qsl(event.get("rawQueryString") or ""))
+    if auth["type"] == "header":
+        headers[auth["header"].lower()] = auth.get("prefix", "") + secret
+    elif auth["type"] == "basic":
+        token = base64.b64encode(f"{auth['username']}:{secret}".encode()).decode()
+        headers["authorization"] = f"Basic {token}"
+    elif auth["type"] == "query":
+        query[auth["parameter"]] = secret
+    elif auth["type"] == "standard-webhooks":
+        now = datetime.now(UTC)
+        headers["webhook-timestamp"] = str(int(now.timestamp()))
+        headers["webhook-signature"] = Webhook(secret).sign(headers["webhook-id"], now, event["body"])
+    return headers, urlencode(query)
+
+
+def send(gateway: str, files: Files, sample: str, source_name: str) -> httpx.Response:
+    event = load_event(sample)
+    source = files.config["sources"][source_name]
+    headers, query = signed(source, files.webhook_secrets[source["auth"]["secret"]], event)
+    url = f"{gateway}/webhooks/{source_name}" + (f"?{query}" if query else "")
+    return httpx.post(url, headers=headers, content=event["body"].encode(), timeout=30)
+
+
+def listening_ports(pid: int) -> set[int]:
+    """The TCP ports a process listens on (Linux /proc: its socket inodes in the LISTEN state)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with_inode = re.fullmatch(r"socket:\[(\d+)\]", os.readlink(fd)) if fd.is_symlink() else None
+        if with_inode:
+            inodes.add(with_inode.group(1))
+    ports = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A" and fields[9] in inodes:
+            ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def test_serve_against_your_api_onboards_every_platform_and_waits_out_retry_after_in_real_time(
+    your_api: str, tmp_path: Path
+) -> None:
+    files = write_files(tmp_path, your_api)
+    port = free_port()
+    serve = Serve("--env-file", str(files.env_file), "--port", str(port))
+    try:
+        banner = "\n".join(serve.read_banner())
+        gateway = f"http://127.0.0.1:{port}"
+        answers = {sample: send(gateway, files, sample, source) for sample, source in SAMPLES.items()}
+
+        httpx.post(f"{your_api}/_sim/faults", json={"faults": [{"status": 429, "retry_after": "5"}]})
+        queued = send(gateway, files, "ttn-02-join-accept-second-device.json", "farm-ttn")
+        wait_for(lambda: len(devices(your_api)) == len(SAMPLES) + 1, 40, "the queued device never arrived")
+        calls = httpx.get(f"{your_api}/_sim/state", timeout=5).json()["calls"]
+        listening = listening_ports(serve.process.pid)
+        environment = serve.export()
+        parked = subprocess.run(
+            [sys.executable, "-m", "sensor_bridge.redrive", "list"],
+            cwd=ROOT,
+            env={**clean_env(), **environment},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        out, err = serve.stop()
+
+    assert {s: a.status_code for s, a in answers.items()} == dict.fromkeys(SAMPLES, 200), err
+    assert all(a.json()["results"][0]["status"] == "integrated" for a in answers.values())
+    assert queued.status_code == 202
+    assert queued.json()["results"][0]["status"] == "queued"
+    refused = next(i for i, c in enumerate(calls) if c["status"] == 429)
+    assert calls[refused + 1]["at"] - calls[refused]["at"] >= 5  # no retry sooner, in wall-clock seconds
+    assert calls[-1]["status"] == 200
+    # Only the gateway and moto listen: no embedded simulator was started.
+    moto_port = int(environment["AWS_ENDPOINT_URL"].rsplit(":", 1)[1])
+    assert listening == {port, moto_port}
+    assert "; no simulator" in banner
+    assert "clock:           real" in banner
+    for source in RENAMED.values():
+        assert f"POST {gateway}/webhooks/{source}" in banner
+    assert parked.returncode == 0
+    assert parked.stdout.strip() == "nothing is parked"
+    shown = out + err + (ROOT / ".local-stack.log").read_text(encoding="utf-8")
+    assert CLIENT_SECRET not in shown
+    assert not any(value in shown for value in files.webhook_secrets.values())
+
+
+def devices(api: str) -> list[dict[str, Any]]:
+    state = httpx.get(f"{api}/_sim/state", timeout=5).json()
+    return [d for d in state["devices"] if not d["removed"]]
+
+
+def test_serve_with_a_broken_config_fails_at_start_naming_the_problem(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(
+        "sources:\n  my-farm:\n    platfrom: chirpstack\n    auth: {type: none}\n"
+        "default_profile:\n  name: g\n  sensors: [{key: g, integration_id: GENERIC_SENSOR_SDE, name: G}]\n",
+        encoding="utf-8",
+    )
+    empty_env = tmp_path / "empty.env"
+    empty_env.write_text("", encoding="utf-8")
+
+    done = subprocess.run(
+        [sys.executable, "-m", "local.stack", "serve", "--env-file", str(empty_env), "--config", str(broken)],
+        cwd=ROOT,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 2
+    assert "gateway" not in done.stdout  # nothing started
+    assert done.stderr.strip().startswith(f"local stack: {broken}: ")
+    assert "sources.my-farm.platfrom: unknown key: remove it or check its spelling" in done.stderr
