@@ -88,19 +88,22 @@ def api_lines(stack: LocalStack) -> list[str]:
     ]
 
 
-def operator_environment() -> dict[str, str]:
-    """The running stack's AWS endpoint, dummy credentials, queues, tables and secret ids."""
+def operator_environment(stack: LocalStack) -> dict[str, str]:
+    """The running stack's AWS endpoint, dummy credentials, queues, tables and secret ids (and
+    the embedded simulator's URL, for its control endpoints)."""
     names = (*AWS_NAMES, *BRIDGE_NAMES)
-    return {**{name: os.environ[name] for name in names if name in os.environ}, "PYTHONPATH": "layers/bridge"}
+    found = {name: os.environ[name] for name in names if name in os.environ}
+    simulator = {"SIMULATOR_URL": stack.simulator.url} if stack.simulator is not None else {}
+    return {**found, **simulator, "PYTHONPATH": "layers/bridge"}
 
 
-def export_line() -> str:
-    return "export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in operator_environment().items())
+def export_line(stack: LocalStack) -> str:
+    return "export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in operator_environment(stack).items())
 
 
 def write_operator_env(stack: LocalStack) -> Path:
     """The export line, also as a file to source (`. ./.local-stack.env`); removed at stop."""
-    OPERATOR_ENV_FILE.write_text(export_line() + "\n", encoding="utf-8")
+    OPERATOR_ENV_FILE.write_text(export_line(stack) + "\n", encoding="utf-8")
     return OPERATOR_ENV_FILE
 
 
@@ -111,7 +114,7 @@ def print_banner(stack: LocalStack, gateway_url: str, log_file: Path) -> None:
         *api_lines(stack),
         f"logs:            JSON logs and EMF metrics go to {_shown(log_file)}",
         "operator commands (python -m sensor_bridge.redrive list) reach this stack with",
-        f"  {export_line()}",
+        f"  {export_line(stack)}",
         f"  (also in {OPERATOR_ENV_FILE.name} while it runs: . ./{OPERATOR_ENV_FILE.name})",
     ]
     print("\n".join(lines), flush=True)

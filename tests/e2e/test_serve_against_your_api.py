@@ -12,15 +12,10 @@ from __future__ import annotations
 import base64
 import json
 import os
-import queue
 import re
 import secrets
-import shlex
-import socket
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,6 +29,7 @@ import yaml
 from standardwebhooks.webhooks import Webhook
 
 from tests.conftest import ROOT, load_event
+from tests.e2e.local_processes import Serve, clean_env, free_port, simulator_process, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -56,62 +52,13 @@ RENAMED = {
     "aws-iot-demo": "farm-aws-iot",
     "generic-demo": "farm-generic",
 }
-PYTHONPATH = "layers/bridge:functions/webhook:functions/retry:."
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def clean_env() -> dict[str, str]:
-    """Nothing of this test process's own local stack (its fixtures set the bridge's variables)."""
-    keep = ("PATH", "HOME", "LANG", "TMPDIR")
-    return {**{k: os.environ[k] for k in keep if k in os.environ}, "PYTHONPATH": PYTHONPATH}
 
 
 @pytest.fixture(scope="module")
 def your_api() -> Iterator[str]:
     """Sensor Data + IMS in another process, knowing the test's client."""
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "local.simulator",
-            "--port",
-            str(port),
-            "--client",
-            f"{CLIENT_ID}:{CLIENT_SECRET}",
-        ],
-        cwd=ROOT,
-        env=clean_env(),
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: _answers(f"{url}/_sim/state"), 20, "the external simulator did not start")
+    with simulator_process("--client", f"{CLIENT_ID}:{CLIENT_SECRET}") as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
-def wait_for(condition: Any, seconds: float, message: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(message)
-        time.sleep(0.2)
 
 
 @dataclass
@@ -146,43 +93,6 @@ def write_files(tmp: Path, api_url: str) -> Files:
         encoding="utf-8",
     )
     return Files(env_file, config, webhook_secrets)
-
-
-class Serve:
-    """`python -m local.stack serve` as `make serve` runs it; its banner read line by line."""
-
-    def __init__(self, *args: str) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "local.stack", "serve", *args],
-            cwd=ROOT,
-            env=clean_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.banner: list[str] = []
-        assert self.process.stdout is not None
-        threading.Thread(target=self._read, args=(self.process.stdout,), daemon=True).start()
-
-    def _read(self, stream: Any) -> None:
-        for line in stream:
-            self.lines.put(line.rstrip("\n"))
-
-    def read_banner(self, timeout: float = 60) -> list[str]:
-        deadline = time.monotonic() + timeout
-        while not self.banner or "while it runs" not in self.banner[-1]:
-            self.banner.append(self.lines.get(timeout=max(0.1, deadline - time.monotonic())))
-        return self.banner
-
-    def export(self) -> dict[str, str]:
-        line = next(line.strip() for line in self.banner if line.strip().startswith("export "))
-        return dict(item.split("=", 1) for item in shlex.split(line)[1:])
-
-    def stop(self) -> tuple[str, str]:
-        self.process.terminate()
-        out, err = self.process.communicate(timeout=20)
-        return "\n".join(self.banner) + out, err
 
 
 def signed(source: dict[str, Any], secret: str, event: dict[str, Any]) -> tuple[dict[str, str], str]:
