@@ -525,7 +525,7 @@ def _downstream(stack: LocalStack) -> tuple[Callable[[str, str], bool], Callable
     if stack.simulator is None:
 
         def registered(source: str, device: str) -> bool:
-            record = registry.get_device(source, device)
+            record = registry.default_registry().get_device(source, device)
             return record is not None and record.state == "integrated"
 
         return registered, lambda _ref: "-"
