@@ -19,7 +19,11 @@ RATE_FLAGS = $(strip $(if $(TIER),--tier $(TIER)) $(if $(RATE_LIMIT),--rate-limi
 # (git-ignored; see local.env.example): SENSOR_DATA_API_URL, IMS_TOKEN_URL, IMS_CLIENT_ID,
 # IMS_CLIENT_SECRET, IMS_ACCESS_TOKEN, ITWIN_ID, BRIDGE_CONFIG_FILE, WEBHOOK_SECRETS_FILE,
 # BRIDGE_PORT, LOCAL_ENV_FILE (another settings file); the three rate-limit variables too.
-# Secrets are never on the command line make echoes.
+# Secrets are never on the command line make echoes. CONFIG= and SECRETS=, as check-config takes
+# them, name the configuration and webhook secrets files too.
+# (CONFIG only when given: check-config's default must not override BRIDGE_CONFIG_FILE.)
+GIVEN = $(filter command line environment,$(origin $(1)))
+LOCAL_FILES = $(strip $(if $(call GIVEN,CONFIG),--config $(CONFIG)) $(if $(SECRETS),--secrets $(SECRETS)))
 # sam build needs the Lambda runtime's interpreter (python3.13) on PATH; pyenv provides it here.
 PY313 ?= $(or $(lastword $(wildcard /root/.pyenv/versions/3.13*/bin/python3.13)),$(shell command -v python3.13 2>/dev/null))
 export PYTHONPATH := layers/bridge:functions/webhook:functions/retry:.
@@ -59,11 +63,11 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 
 ## run: the whole bridge on the embedded local stack, replaying events/, then a summary
 run: $(VENV)/.installed
-	$(PY) -m local.stack run $(RATE_FLAGS)
+	$(PY) -m local.stack run $(RATE_FLAGS) $(LOCAL_FILES)
 
 ## serve: keep the local stack up for your own webhooks (Ctrl-C stops it)
 serve: $(VENV)/.installed
-	$(PY) -m local.stack serve $(RATE_FLAGS)
+	$(PY) -m local.stack serve $(RATE_FLAGS) $(LOCAL_FILES)
 
 ## check-config: every problem of a configuration file (CONFIG=...), and its secrets (SECRETS=...)
 CONFIG ?= config/bridge.yaml

@@ -52,10 +52,11 @@ from local.template_routes import (
     load_template,
     sqs_consumer,
 )
-from sensor_bridge.model.config import DEFAULT_CONFIG_FILE, ConfigError, load_config_file
+from sensor_bridge.model.config import DEFAULT_CONFIG_FILE, ConfigError
 from sensor_bridge.model.profiles import device_ref_id
 from sensor_bridge.runtime import clock
 from sensor_bridge.store import registry
+from sensor_bridge.store.config_check import check_config
 
 EVENTS_DIR = ROOT / "events"
 LOG_FILE = ROOT / ".local-stack.log"
@@ -554,9 +555,14 @@ def serve(options: StackOptions) -> int:
 
 
 def check_at_start(options: StackOptions) -> None:
-    """What would otherwise fail at the first webhook fails here: the config and secrets files."""
-    load_config_file(options.config_file or DEFAULT_CONFIG_FILE)
-    options.webhook_secrets()
+    """What would otherwise fail at the first webhook fails here: the configuration file (as
+    `python -m sensor_bridge.config check` checks it) against the secrets the stack will load."""
+    config_file = options.config_file or DEFAULT_CONFIG_FILE
+    problems = check_config(config_file, options.webhook_secrets() or LOCAL_WEBHOOK_SECRETS)
+    if problems:
+        count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
+        lines = "".join(f"\n  {problem}" for problem in problems)
+        raise OptionsError(f"{config_file}: {count}, nothing started:{lines}")
 
 
 def main(argv: list[str] | None = None) -> int:

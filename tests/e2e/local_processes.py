@@ -54,7 +54,7 @@ def answers(url: str) -> bool:
 def simulator_process(*args: str) -> Iterator[str]:
     """`python -m local.simulator` on a free port, in another process; its base URL."""
     port = free_port()
-    process = subprocess.Popen(
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "local.simulator", "--port", str(port), *args],
         cwd=ROOT,
         env=clean_env(),
@@ -73,7 +73,7 @@ class Serve:
     """`python -m local.stack serve` as `make serve` runs it; its banner read line by line."""
 
     def __init__(self, *args: str) -> None:
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "local.stack", "serve", *args],
             cwd=ROOT,
             env=clean_env(),

@@ -195,13 +195,14 @@ def test_serve_with_a_broken_config_fails_at_start_naming_the_problem(tmp_path: 
     broken = tmp_path / "broken.yaml"
     broken.write_text(
         "sources:\n  my-farm:\n    platfrom: chirpstack\n    auth: {type: none}\n"
-        "default_profile:\n  name: g\n  sensors: [{key: g, integration_id: GENERIC_SENSOR_SDE, name: G}]\n",
+        "default_profile:\n  name: g\n  sensors: [{key: g, integration_id: GENERIC_SENSOR_SDE, name: G, "
+        "unknown_metrics: [v], unknown_units: [u]}]\n",
         encoding="utf-8",
     )
     empty_env = tmp_path / "empty.env"
     empty_env.write_text("", encoding="utf-8")
 
-    done = subprocess.run(
+    done = subprocess.run(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "local.stack", "serve", "--env-file", str(empty_env), "--config", str(broken)],
         cwd=ROOT,
         env=clean_env(),
@@ -212,5 +213,6 @@ def test_serve_with_a_broken_config_fails_at_start_naming_the_problem(tmp_path: 
 
     assert done.returncode == 2
     assert "gateway" not in done.stdout  # nothing started
-    assert done.stderr.strip().startswith(f"local stack: {broken}: ")
-    assert "sources.my-farm.platfrom: unknown key: remove it or check its spelling" in done.stderr
+    assert done.stderr.startswith(f"local stack: {broken}: 2 problems, nothing started:\n")
+    assert "  sources.my-farm.platfrom: unknown key: remove it or check its spelling\n" in done.stderr
+    assert "  sources.my-farm.platform: required key is missing: add it\n" in done.stderr
