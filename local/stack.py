@@ -357,10 +357,12 @@ def replay(
     return client.request(event["requestContext"]["http"]["method"], url, headers=headers, content=content)
 
 
-def signed_now(headers: dict[str, str], body: bytes, source: str, secrets: dict[str, str]) -> dict[str, str]:
+def signed_now(
+    headers: dict[str, str], body: bytes, source: str, secrets: dict[str, str] | None = None
+) -> dict[str, str]:
     """A Standard Webhooks sender signs each delivery as it sends it. The replay does the same
-    with the source's secret, so a sample recorded earlier is not refused as stale; a sample
-    whose source has no secret goes out exactly as recorded."""
+    with the source's secret (default: the demo secrets), so a sample recorded earlier is not
+    refused as stale; a sample whose source has no secret goes out exactly as recorded."""
     from standardwebhooks.webhooks import Webhook
 
     from sensor_bridge.model.config import StandardWebhooksAuth
@@ -371,7 +373,7 @@ def signed_now(headers: dict[str, str], body: bytes, source: str, secrets: dict[
     config_source = current_config().sources.get(source)
     if config_source is None or not isinstance(config_source.auth, StandardWebhooksAuth):
         return headers
-    secret = secrets.get(config_source.auth.secret)
+    secret = (secrets or LOCAL_WEBHOOK_SECRETS).get(config_source.auth.secret)
     if secret is None:
         return headers
     now = datetime.now(UTC)
