@@ -180,6 +180,7 @@ def report(tally: Tally, args: argparse.Namespace, devices: int, seconds: float)
         "downstream_calls_from_refused_requests": tally.downstream_calls_from_refused,
         "unsafe_characters_that_reached_the_simulator": tally.unsafe_characters_downstream,
         "answers_without_error_shape": tally.answers_without_error_shape,
+        "integrate_calls": tally.integrate_calls_seen,
         "devices_in_simulator": devices,
         "statuses": {str(k): v for k, v in sorted(tally.statuses.items())},
         "kinds": dict(sorted(tally.kinds.items())),
@@ -188,7 +189,8 @@ def report(tally: Tally, args: argparse.Namespace, devices: int, seconds: float)
     write("fuzz", result)
     accepted = sum(v for k, v in tally.statuses.items() if k < 300)
     print(
-        f"fuzz: {tally.requests} hostile requests ({accepted} accepted, {devices} devices integrated) "
+        f"fuzz: {tally.requests} hostile requests ({accepted} accepted, {tally.integrate_calls_seen} "
+        f"integrate calls, {devices} devices) "
         f"in {seconds:.0f} s: 5xx={tally.server_errors} "
         f"downstream_from_refused={tally.downstream_calls_from_refused} "
         f"unsafe_chars_downstream={tally.unsafe_characters_downstream} "

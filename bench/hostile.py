@@ -34,6 +34,9 @@ class Sample:
     ids: tuple[Path, ...] = ()
     names: tuple[Path, ...] = ()
     form: bool = False  # Particle's default form-encoded body
+    # Where the platform's delivery id is: a fresh one per attempt, so that the bridge processes
+    # it instead of answering a redelivery from its idempotency record without any call.
+    event_id: Path | None = None
 
 
 SAMPLES = [
@@ -45,6 +48,7 @@ SAMPLES = [
             ("end_device_ids", "dev_eui"),
             ("join_accept", "session_key_id"),
         ),
+        event_id=("join_accept", "session_key_id"),
     ),
     Sample(
         "ttn-06-uplink-new-device.json",
@@ -59,26 +63,34 @@ SAMPLES = [
             ("deviceInfo", "deviceProfileName"),
             ("deviceInfo", "tags", "site"),
         ),
+        event_id=("deduplicationId",),
     ),
     Sample("particle-01-online-form.json", ids=(("coreid",),), form=True),
-    Sample("particle-02-json-template.json", ids=(("coreid",), ("PARTICLE_EVENT_ID",), ("PRODUCT_ID",))),
+    Sample(
+        "particle-02-json-template.json",
+        ids=(("coreid",), ("PARTICLE_EVENT_ID",), ("PRODUCT_ID",)),
+        event_id=("PARTICLE_EVENT_ID",),
+    ),
     Sample("azure-01-subscription-validation.json", ids=((0, "data", "validationCode"), (0, "eventType"))),
     Sample(
         "azure-02-device-created.json",
         ids=((0, "id"), (0, "data", "deviceId"), (0, "data", "hubName"), (0, "topic"), (0, "subject")),
         names=((0, "data", "twin", "modelId"), (0, "data", "twin", "tags", "sensor")),
+        event_id=(0, "id"),
     ),
     Sample("azure-03-cloudevents-validation.json"),
     Sample(
         "azure-04-cloudevents-device-created.json",
         ids=(("id",), ("data", "deviceId"), ("source",), ("subject",)),
         names=(("data", "twin", "tags", "building"),),
+        event_id=("id",),
     ),
     Sample("aws-iot-01-destination-confirmation.json", ids=(("enableUrl",), ("confirmationToken",))),
     Sample(
         "aws-iot-02-thing-created.json",
         ids=(("thingName",), ("eventId",), ("thingTypeName",)),
         names=(("attributes", "site"),),
+        event_id=("eventId",),
     ),
     Sample(
         "generic-01-device-created.json",
@@ -232,8 +244,12 @@ def sign(attempt: Attempt) -> None:
     attempt.headers["webhook-signature"] = "v1," + base64.b64encode(digest.digest()).decode()
 
 
-def copy_sample(sample: Sample) -> Any:
-    return copy.deepcopy(body_value(sample))
+def fresh_copy(draw: st.DrawFn, sample: Sample) -> Any:
+    """The sample's body with a delivery id of its own (before any mutation, which may replace it)."""
+    value = copy.deepcopy(body_value(sample))
+    if sample.event_id is not None:
+        set_at(value, sample.event_id, draw(st.uuids()).hex)
+    return value
 
 
 # -- one strategy per kind of hostility ----------------------------------------------------------
@@ -242,6 +258,8 @@ def copy_sample(sample: Sample) -> Any:
 def _with_body(draw: st.DrawFn, sample: Sample, value: Any, kind: str) -> Attempt:
     attempt = base_request(sample)
     attempt.kind = kind
+    if "webhook-id" in attempt.headers:
+        attempt.headers["webhook-id"] = f"msg_{draw(st.uuids()).hex}"
     attempt.body = encode(value, sample, ascii_only=draw(st.booleans()))
     sign(attempt)
     return attempt
@@ -260,7 +278,7 @@ def _hostile_id(draw: st.DrawFn, valid: Any) -> Any:
 @st.composite
 def hostile_ids(draw: st.DrawFn) -> Attempt:
     sample = draw(st.sampled_from([s for s in SAMPLES if s.ids]))
-    value = copy_sample(sample)
+    value = fresh_copy(draw, sample)
     path = draw(st.sampled_from(sample.ids))
     valid = copy.deepcopy(value)
     for key in path:
@@ -272,7 +290,7 @@ def hostile_ids(draw: st.DrawFn) -> Attempt:
 @st.composite
 def hostile_names(draw: st.DrawFn) -> Attempt:
     sample = draw(st.sampled_from([s for s in SAMPLES if s.names]))
-    value = copy_sample(sample)
+    value = fresh_copy(draw, sample)
     for path in draw(st.lists(st.sampled_from(sample.names), min_size=1, max_size=3, unique=True)):
         set_at(value, path, draw(HOSTILE_TEXT))
     return _with_body(draw, sample, value, "name")
@@ -284,7 +302,7 @@ def hostile_bodies(draw: st.DrawFn) -> Attempt:
     sample = draw(st.sampled_from(SAMPLES))
     if draw(st.booleans()):
         return _with_body(draw, sample, draw(ANY_JSON), "top-level type")
-    value = copy_sample(sample)
+    value = fresh_copy(draw, sample)
     paths = list(sample.ids + sample.names) or [()]
     path = draw(st.sampled_from(paths))
     if path:
@@ -330,7 +348,7 @@ def hostile_encodings(draw: st.DrawFn) -> Attempt:
 @st.composite
 def hostile_sizes(draw: st.DrawFn) -> Attempt:
     sample = draw(st.sampled_from([s for s in SAMPLES if not s.form]))
-    value = copy_sample(sample)
+    value = fresh_copy(draw, sample)
     size = draw(st.sampled_from([256 * 1024 - 200, 256 * 1024 + 1, 300_000, 1_000_000])) + draw(
         st.integers(-50, 50)
     )
@@ -447,7 +465,7 @@ def unauthenticated_source(draw: st.DrawFn) -> Attempt:
     """The `auth: {type: none}` source, fed The Things Stack's hostile ids and bodies."""
     sample = next(s for s in SAMPLES if s.event == "ttn-01-join-accept.json")
     attempt = base_request(sample, OPEN_SOURCE)
-    value = copy_sample(sample)
+    value = fresh_copy(draw, sample)
     set_at(value, draw(st.sampled_from(sample.ids)), _hostile_id(draw, "strain-gauge-01"))
     attempt.kind = "auth none"
     attempt.body = encode(value, sample, ascii_only=draw(st.booleans()))

@@ -103,7 +103,7 @@ def fuzz_row() -> str:
         f"| API calls from refused requests {fuzz['downstream_calls_from_refused_requests']}, "
         f"control/bidi characters at the API {fuzz['unsafe_characters_that_reached_the_simulator']}, "
         f"answers without the error shape {fuzz['answers_without_error_shape']} "
-        f"| {accepted} accepted, {fuzz['devices_in_simulator']} devices integrated |"
+        f"| {accepted} accepted, {fuzz['integrate_calls']} integrate calls checked |"
     )
 
 
