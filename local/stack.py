@@ -70,6 +70,15 @@ LOCAL_AWS = {
 }
 
 
+def limit_environment(limit: RateLimit) -> dict[str, str]:
+    """The bridge's limiter set to the simulated API's limits, as an operator sets the template's
+    parameters to the subscription's tier (no limit: one the bridge never reaches)."""
+    return {
+        "API_RATE_LIMIT_PER_MINUTE": str(limit.per_minute or 1_000_000),
+        "API_RATE_LIMIT_PER_HOUR": str(limit.per_hour or 0),
+    }
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -154,6 +163,8 @@ class LocalStack:
             credentials=self.options.credentials(), webhook_secrets=self.webhook_secrets
         )
         self._set_env(bridge_environment(self.resources, self.api_endpoints()))
+        if not self.options.external:  # an API of yours: the limiter keeps its (trial) defaults
+            self._set_env(limit_environment(self.rate_limit))
         cold_start()
         template = load_template()
         handler_name, props = sqs_consumer(template)

@@ -13,7 +13,7 @@ import yaml
 from local.lambda_runtime import cold_start
 from local.stack import LocalStack
 from sensor_bridge.model.config import DEFAULT_CONFIG_FILE
-from sensor_bridge.sensor_data.rate_gate import HELD_BACK
+from sensor_bridge.sensor_data.limiter import BUDGET_SHORT
 from sensor_bridge.store.dynamodb_registry import DynamoDBRegistry
 from tests.e2e.test_delivery_scenarios import (
     APP,
@@ -60,7 +60,7 @@ def queue_together(stack: LocalStack, ledger: Ledger, events: list[dict[str, Any
         assert body["results"][0]["status"] == "queued"
         details.append(body["results"][0]["detail"])
     assert details[0].startswith("429 TooManyRequests")
-    assert details[1:] == [HELD_BACK] * (len(events) - 1)
+    assert details[1:] == [BUDGET_SHORT] * (len(events) - 1)
     assert len(stack.simulator.state()["calls"]) == calls_before + 1
     stack.advance(70)  # past the Retry-After and its at most 5 s of jitter
 
@@ -165,7 +165,9 @@ def test_422_inside_a_coalesced_call_parks_only_the_bad_device(
     }
     (parked,) = stack.queue_messages("dead-letter")
     assert parked["event"]["device_id"] == f"{APP}/{bad}"
-    assert parked["attempts"] == 2
+    # Queued by the webhook without a call (no attempt), then refused once (the split's two 422s
+    # are one delivery attempt).
+    assert parked["attempts"] == 1
     # The reason names the field the API refused.
     assert "sensors[0].props.INTEGRATION_ID" in parked["parked_reason"]
     record = registry.get_device(SOURCE, f"{APP}/{bad}")

@@ -16,7 +16,7 @@ from local.apigw import LambdaContext, sqs_event
 from local.stack import LocalStack
 from sensor_bridge.model.profiles import device_ref_id
 from sensor_bridge.runtime.budget import BUDGET_SPENT
-from sensor_bridge.sensor_data.rate_gate import HELD_BACK
+from sensor_bridge.sensor_data.limiter import BUDGET_SHORT
 from tests.conftest import load_event
 
 AWS_SOURCE = "aws-iot-demo"
@@ -221,7 +221,7 @@ def test_while_a_retry_after_runs_no_call_is_sent_and_the_work_waits_for_it(stac
     assert status == 202
     result = answer["results"][0]
     assert result["status"] == "queued"
-    assert result["detail"] == HELD_BACK
+    assert result["detail"] == BUDGET_SHORT
     assert len(stack.simulator.state()["calls"]) == calls_after_429  # nothing sent
     held = next(m for m in stack.queue_messages("retry") if m["event"]["device_id"].endswith("tilt-meter-03"))
     assert 20 <= held["_delay_seconds"] <= 26  # the 20 s left of the Retry-After, plus at most 5 s jitter

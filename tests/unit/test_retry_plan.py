@@ -82,21 +82,3 @@ def test_retry_after_beyond_half_a_day_is_unusable_and_falls_to_the_backoff() ->
     assert parse_retry_after(str(MAX_RETRY_AFTER_SECONDS), now) == MAX_RETRY_AFTER_SECONDS
     assert parse_retry_after(str(MAX_RETRY_AFTER_SECONDS + 1), now) is None
     assert parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now) is None
-
-
-def test_rate_gate_holds_calls_for_at_most_an_hour_after_one_429() -> None:
-    from sensor_bridge.model.outcomes import RateLimited
-    from sensor_bridge.sensor_data import rate_gate
-
-    rate_gate.reset()
-    try:
-        rate_gate.learn(RateLimited(retry_after_s=11 * 3600.0))
-        held = rate_gate.held_back()
-        assert held is not None
-        assert held.retry_after_s is not None
-        assert 3590 <= held.retry_after_s <= rate_gate.MAX_HOLD_SECONDS
-        rate_gate.learn(RateLimited(retry_after_s=None))  # teaches nothing
-        rate_gate.reset()
-        assert rate_gate.held_back() is None
-    finally:
-        rate_gate.reset()

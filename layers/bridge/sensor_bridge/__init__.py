@@ -7,7 +7,7 @@ doors down (a test reads every import, lazy ones included, and fails on a wrong-
     retry        route (retry or park), plan, queue, worker      delivery and below
     platforms    one module per platform: handshake, parse       model, runtime
     delivery     prepare, probe, coalesce and send, settle       sensor_data, store, model, runtime
-    sensor_data  the API client, tokens, rate gate               store, model, runtime
+    sensor_data  the API client, tokens, rate limiter            store, model, runtime
     store        registry port + adapters, AWS clients, secrets  model, runtime
     model        events, work, outcomes, config, profiles,       runtime
                  the API contract, request and reply shapes

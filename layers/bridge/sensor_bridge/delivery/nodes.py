@@ -5,7 +5,7 @@ from __future__ import annotations
 from sensor_bridge.delivery.context import Delivery, itwin_for
 from sensor_bridge.model.config import Source
 from sensor_bridge.model.contract import Integration, IntegrationRequest
-from sensor_bridge.model.outcomes import Integrated, Outcome, Parked, Retryable
+from sensor_bridge.model.outcomes import Deferred, Integrated, Outcome, Parked
 from sensor_bridge.runtime.observability import logger
 
 
@@ -24,7 +24,7 @@ def _ensure_node(delivery: Delivery, source_name: str, source: Source, claimant:
     if node is not None and node.node_id:
         return node.node_id
     if not registry.claim_node(source_name, claimant):
-        return Retryable("the source's node is being created by another delivery")
+        return Deferred("the source's node is being created by another delivery")
     request = IntegrationRequest(integration=Integration(changeState="new", devices=[]))
     outcome = delivery.api(request, source_name, budget=delivery.budget, itwin_id=itwin_for(source))
     if isinstance(outcome, Integrated) and outcome.response and outcome.response.integration.node:

@@ -18,7 +18,7 @@ from sensor_bridge.delivery.settle import settle
 from sensor_bridge.model.config import Source
 from sensor_bridge.model.contract import DeviceChange
 from sensor_bridge.model.device_event import Lifecycle
-from sensor_bridge.model.outcomes import Integrated, Outcome, Parked, Removed, Retryable
+from sensor_bridge.model.outcomes import Deferred, Integrated, Outcome, Parked, Removed
 from sensor_bridge.model.profiles import DeviceSpec, describe_device, known_facts, with_known_facts
 from sensor_bridge.model.work import WorkItem
 from sensor_bridge.runtime.observability import logger
@@ -51,7 +51,7 @@ def _prepare_upsert(work: WorkItem, source: Source, delivery: Delivery) -> Outco
 
     claimed = registry.claim_device(event.source, event.device_id, work.claimant, spec.ref_id)
     if claimed is None:
-        return Retryable(IN_FLIGHT)
+        return Deferred(IN_FLIGHT)
     spec = _spec(delivery, work, claimed)  # the record as it stands under our lease
     skipped = _needs_no_call(work, claimed, spec, delivery)
     if skipped is not None:
@@ -84,7 +84,7 @@ def _change_under_mark(
     try:
         delivery.registry.mark_changing(event.source, event.device_id, work.claimant, planned.node_id)
     except LeaseLost:
-        return Retryable(IN_FLIGHT)
+        return Deferred(IN_FLIGHT)
     return Prepared(
         work,
         source,
@@ -147,14 +147,14 @@ def _prepare_removal(work: WorkItem, source: Source, delivery: Delivery) -> Outc
         # Never created by us: nothing to remove downstream. The tombstone stops work for the
         # device still waiting on the retry queue from creating it afterwards.
         tombstoned = registry.record_tombstone(event.source, event.device_id, removed_at=work.event_time)
-        return Removed() if tombstoned else Retryable(IN_FLIGHT)
+        return Removed() if tombstoned else Deferred(IN_FLIGHT)
     if current.appeared_at is not None and work.event_time < current.appeared_at:
         # Delivered late: the platform announced the device again after this deletion.
         logger.warning("stale deletion ignored: the device was announced again after it")
         return Integrated(unchanged=True)
     claimed = registry.claim_device(event.source, event.device_id, work.claimant, current.ref_id or "")
     if claimed is None:
-        return Retryable(IN_FLIGHT)
+        return Deferred(IN_FLIGHT)
     change = DeviceChange(changeState="remove", refId=claimed.ref_id or "")
     node_id = claimed.node_id or current.node_id
     return Prepared(

@@ -1,6 +1,6 @@
 """Coalescing prepared changes into integrate calls, and sending them.
 
-Changes for the same (source, node) share a call, up to MAX_DEVICES_PER_CALL, with device NAMEs
+Changes for the same (source, node) share a call, up to MAX_DEVICES_PER_CALL (a setting), with device NAMEs
 unique within it (the answer is matched back by NAME). A 422 on a shared call is split: each
 device is sent alone, so only the bad one is parked.
 """
@@ -17,10 +17,7 @@ from sensor_bridge.model.contract import NAME, DeviceChange
 from sensor_bridge.model.outcomes import Outcome, Parked
 from sensor_bridge.model.work import WorkItem
 from sensor_bridge.runtime.observability import logger
-
-# Devices per integrate call when coalescing. The API documents no limit; a bounded call keeps a
-# 422 split and the answer's size small.
-MAX_DEVICES_PER_CALL = 10
+from sensor_bridge.runtime.settings import settings
 
 
 @dataclass(frozen=True)
@@ -44,6 +41,8 @@ Group = list[tuple[int, Prepared]]  # (index of the work item, its prepared chan
 
 def calls(prepared: Group) -> list[Group]:
     """Group by (source, node) into calls of at most MAX_DEVICES_PER_CALL unique NAMEs."""
+    # The API documents no limit; a bounded call keeps a 422 split and the answer's size small.
+    most = settings().max_devices_per_call
     grouped: list[Group] = []
     open_calls: dict[tuple[str, str], list[Group]] = {}
     for index, item in prepared:
@@ -52,7 +51,7 @@ def calls(prepared: Group) -> list[Group]:
             continue
         key = (item.work.event.source, item.node_id)
         for call in open_calls.setdefault(key, []):
-            if len(call) < MAX_DEVICES_PER_CALL and all(other.name != item.name for _, other in call):
+            if len(call) < most and all(other.name != item.name for _, other in call):
                 call.append((index, item))
                 break
         else:

@@ -22,6 +22,16 @@ class RateLimited:
 
 
 @dataclass(frozen=True)
+class Deferred:
+    """Not sent, and nothing failed: the work waits its turn (the rate budget, the invocation's
+    time, a lease another delivery holds). It consumes no attempt; it waits at most
+    MAX_WORK_AGE_SECONDS."""
+
+    reason: str
+    wait_s: float | None = None  # when its turn comes, if known
+
+
+@dataclass(frozen=True)
 class Retryable:
     reason: str
     # The request may have reached the API (timeout after sending, dropped connection): a `new`
@@ -43,4 +53,4 @@ class Removed:
     """The device was removed downstream (or was never there)."""
 
 
-Outcome = Integrated | RateLimited | Retryable | Parked | Removed
+Outcome = Integrated | RateLimited | Deferred | Retryable | Parked | Removed

@@ -22,6 +22,8 @@ class WorkItem:
     last_error: str | None = None
     not_before: float | None = None  # epoch seconds; set when a wait exceeds one SQS delay
     parked_reason: str | None = None  # set on the dead-letter queue
+    # Since when the work waits (MAX_WORK_AGE_SECONDS counts from it): first_seen, or a redrive.
+    waiting_since: float | None = None
     # This copy of the work, as one invocation holds it: not sent with the message, so that a
     # message SQS hands to two invocations at once yields two claimants, and only one gets the lease.
     holder: str = field(default_factory=lambda: uuid.uuid4().hex[:12], compare=False)
@@ -40,6 +42,11 @@ class WorkItem:
         """
         return self.event.occurred_at if self.event.occurred_at is not None else self.first_seen
 
+    def age(self) -> float:
+        """Seconds the work has waited so far."""
+        since = self.waiting_since if self.waiting_since is not None else self.first_seen
+        return clock.now() - since
+
     def after_attempt(self, error: str | None) -> WorkItem:
         return replace(self, attempts=self.attempts + 1, last_error=error)
 
@@ -54,6 +61,8 @@ class WorkItem:
             "not_before": self.not_before,
             "parked_reason": self.parked_reason,
         }
+        if self.waiting_since is not None:
+            body["waiting_since"] = self.waiting_since
         return json.dumps(body, separators=(",", ":"))
 
     @classmethod
@@ -69,4 +78,5 @@ class WorkItem:
             last_error=data.get("last_error"),
             not_before=data.get("not_before"),
             parked_reason=data.get("parked_reason"),
+            waiting_since=data.get("waiting_since"),
         )

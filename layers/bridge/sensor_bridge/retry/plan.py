@@ -6,7 +6,7 @@ import math
 import random
 from dataclasses import dataclass
 
-from sensor_bridge.model.outcomes import RateLimited, Retryable
+from sensor_bridge.model.outcomes import Deferred, RateLimited, Retryable
 
 SQS_MAX_DELAY_SECONDS = 900
 BACKOFF_BASE_SECONDS = 5.0
@@ -24,9 +24,18 @@ def backoff_seconds(attempt: int, rng: random.Random | None = None) -> float:
     return max(1.0, rng.uniform(ceiling / 2, ceiling))
 
 
-def wait_seconds(outcome: RateLimited | Retryable, attempt: int, rng: random.Random | None = None) -> int:
-    """Whole seconds to wait before the next attempt; never less than the API's Retry-After."""
+def wait_seconds(
+    outcome: RateLimited | Deferred | Retryable, attempt: int, rng: random.Random | None = None
+) -> int:
+    """Whole seconds to wait before the next attempt; never less than the API's Retry-After.
+
+    Deferred work waits exactly for the turn the limiter gave it (at least a second), or briefly
+    when it waits on something else (a lease, the invocation's time)."""
     rng = rng or random.Random()
+    if isinstance(outcome, Deferred):
+        if outcome.wait_s is not None:
+            return max(1, math.ceil(outcome.wait_s))
+        return math.ceil(backoff_seconds(1, rng))
     if isinstance(outcome, RateLimited) and outcome.retry_after_s is not None:
         wait = outcome.retry_after_s + rng.uniform(0, RETRY_AFTER_JITTER_SECONDS)
     else:

@@ -5,13 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sensor_bridge.model.outcomes import Integrated, Outcome, Parked, RateLimited, Removed, Retryable
+from sensor_bridge.model.outcomes import (
+    Deferred,
+    Integrated,
+    Outcome,
+    Parked,
+    RateLimited,
+    Removed,
+    Retryable,
+)
 from sensor_bridge.model.work import WorkItem
 from sensor_bridge.retry.plan import wait_seconds
 from sensor_bridge.retry.queue import dead_letter, schedule
 from sensor_bridge.runtime.observability import Metric, count, logger
 from sensor_bridge.runtime.settings import settings
-from sensor_bridge.sensor_data.rate_gate import HELD_BACK
 
 Status = Literal["integrated", "unchanged", "removed", "queued", "parked"]
 
@@ -50,22 +57,26 @@ def act_on(work: WorkItem, outcome: Outcome) -> Result:
     if isinstance(outcome, Removed):
         count(Metric.DEVICES_REMOVED, source)
         return Result(device, "removed")
-    done = work.after_attempt(outcome.reason)
+    # An attempt is a call the API refused or that failed; waiting (Deferred) is not one.
+    done = work if isinstance(outcome, Deferred) else work.after_attempt(outcome.reason)
     if isinstance(outcome, Parked):
         return _park(done, outcome.reason)
     if done.attempts >= settings().max_attempts:
         return _park(done, f"gave up after {done.attempts} attempts: {outcome.reason}")
-    wait = wait_seconds(outcome, done.attempts)
+    wait = wait_seconds(outcome, max(done.attempts, 1))
+    max_age = settings().max_work_age_seconds
+    if done.age() + wait > max_age:
+        return _park(done, f"waited longer than {max_age} s (MAX_WORK_AGE_SECONDS): {outcome.reason}")
     schedule(done, wait)
     count(_wait_metric(outcome), source)
     logger.warning("delivery queued", extra={"device": device, "why": outcome.reason, "wait_s": wait})
     return Result(device, "queued", outcome.reason, retry_in_seconds=wait)
 
 
-def _wait_metric(outcome: RateLimited | Retryable) -> Metric:
-    if isinstance(outcome, RateLimited):
-        return Metric.HELD_BACK if outcome.reason == HELD_BACK else Metric.RATE_LIMITED
-    return Metric.RETRIED
+def _wait_metric(outcome: RateLimited | Deferred | Retryable) -> Metric:
+    if isinstance(outcome, Deferred):
+        return Metric.HELD_BACK
+    return Metric.RATE_LIMITED if isinstance(outcome, RateLimited) else Metric.RETRIED
 
 
 def _park(work: WorkItem, reason: str) -> Result:

@@ -69,7 +69,7 @@ def _wait_longer(work: WorkItem) -> WorkItem | Result:
         logger.info(
             "redriven work", extra={"device": work.event.device_id, "was_parked_for": work.parked_reason}
         )
-        work = replace(work, attempts=0, parked_reason=None)
+        work = replace(work, attempts=0, parked_reason=None, waiting_since=clock.now())
     if work.not_before is not None:
         # Rounded up: a hop that ends a fraction early would call before the API's Retry-After.
         remaining = math.ceil(work.not_before - clock.now())

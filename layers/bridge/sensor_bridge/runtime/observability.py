@@ -26,7 +26,7 @@ class Metric(StrEnum):
     DEVICES_REMOVED = "DevicesRemoved"
     DUPLICATES_SUPPRESSED = "DuplicatesSuppressed"
     RATE_LIMITED = "RateLimited"  # the API answered 429
-    HELD_BACK = "HeldBack"  # not sent while an API Retry-After ran
+    HELD_BACK = "HeldBack"  # not sent: waiting its turn (rate budget, time budget, a lease)
     RETRIED = "Retried"
     DEAD_LETTERED = "DeadLettered"
     API_LATENCY = "ApiLatency"

@@ -1,7 +1,7 @@
 """Per-process state, and forgetting it all at once.
 
 A Lambda execution environment keeps module-level caches (settings, clients, secrets, the token,
-the rate gate) across warm invocations. The local stack and the tests change the environment the
+the rate limiter) across warm invocations. The local stack and the tests change the environment the
 bridge reads, as a new deployment would, and then call `reset_process_state()`. Each module
 registers its own reset here when it is imported, so this room needs to know none of them (and a
 module never imported has nothing to forget).

@@ -28,6 +28,10 @@ class Settings:
     config_file: str | None
     config_parameter: str | None
     max_attempts: int
+    max_work_age_seconds: int
+    api_rate_limit_per_minute: int
+    api_rate_limit_per_hour: int | None  # None: no hourly cap (paid tiers)
+    max_devices_per_call: int
     api_timeout_seconds: float
     secrets_max_age_seconds: int
 
@@ -46,6 +50,11 @@ class Settings:
             config_file=_env("BRIDGE_CONFIG_FILE"),
             config_parameter=_env("BRIDGE_CONFIG_PARAMETER"),
             max_attempts=int(_env("MAX_ATTEMPTS") or "8"),
+            max_work_age_seconds=int(_env("MAX_WORK_AGE_SECONDS") or "86400"),
+            # The trial tier's limits: the lowest, so a bridge left at its defaults is not refused.
+            api_rate_limit_per_minute=int(_env("API_RATE_LIMIT_PER_MINUTE") or "500"),
+            api_rate_limit_per_hour=int(_env("API_RATE_LIMIT_PER_HOUR") or "5000") or None,
+            max_devices_per_call=int(_env("MAX_DEVICES_PER_CALL") or "10"),
             api_timeout_seconds=float(_env("API_TIMEOUT_SECONDS") or "2"),
             secrets_max_age_seconds=int(_env("SECRETS_MAX_AGE_SECONDS") or "300"),
         )

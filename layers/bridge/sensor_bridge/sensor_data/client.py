@@ -1,5 +1,5 @@
-"""The Sensor Data integrate call (with its token and the rate gate) and the reading of its answer
-into an Outcome.
+"""The Sensor Data integrate call (with its token and the shared rate limiter) and the reading of
+its answer into an Outcome.
 
 One place decides what an answer means: 200 integrated, 429 rate-limited, 408/5xx/transport
 errors retryable, 401 a token problem (the caller refreshes once), other 4xx parked.
@@ -15,13 +15,13 @@ import httpx
 from pydantic import ValidationError
 
 from sensor_bridge.model.contract import ErrorResponse, IntegrationRequest, IntegrationResponse
-from sensor_bridge.model.outcomes import Integrated, Outcome, Parked, RateLimited, Retryable
+from sensor_bridge.model.outcomes import Deferred, Integrated, Outcome, Parked, RateLimited, Retryable
 from sensor_bridge.runtime import clock
 from sensor_bridge.runtime.budget import BUDGET_SPENT, Budget
 from sensor_bridge.runtime.http import http_client
 from sensor_bridge.runtime.observability import Metric, count, tracer
 from sensor_bridge.runtime.settings import settings
-from sensor_bridge.sensor_data import rate_gate
+from sensor_bridge.sensor_data.limiter import BUDGET_SHORT, DIRECT, HELD_BACK, ONBOARDING, Kind, limiter
 from sensor_bridge.sensor_data.retry_after import parse_retry_after
 from sensor_bridge.sensor_data.tokens import TokenUnavailable, token_provider
 from sensor_bridge.store.secrets import SecretUnavailable
@@ -41,37 +41,69 @@ class ApiCall:
     outcome: Outcome | TokenRejected
     status: int | None
     latency_ms: float
+    remaining_calls: int | None = None  # iTwinPlatform-RateLimit-RemainingCalls, when sent
 
 
 @tracer.capture_method(capture_response=False)
 def integrate(
-    request: IntegrationRequest, source: str, *, budget: Budget | None = None, itwin_id: str | None = None
+    request: IntegrationRequest,
+    source: str,
+    *,
+    budget: Budget | None = None,
+    itwin_id: str | None = None,
+    kind: Kind = ONBOARDING,
 ) -> Outcome:
     """POST the integration with a token; on 401 refresh the token once and try again, then park.
 
-    Not sent at all while the rate gate holds calls back, or when the budget has no room for it."""
+    Not sent at all when the limiter does not admit it (Deferred: the retry function's call gets
+    a reserved turn, the webhook's is queued to go with others), or the budget has no room."""
     for refreshed in (False, True):
-        held = rate_gate.held_back()
-        if held is not None:
-            return held
         timeout = budget.call_timeout() if budget is not None else None
         if budget is not None and timeout is None:
-            return Retryable(BUDGET_SPENT)
+            return Deferred(BUDGET_SPENT)
         try:
             token = token_provider.get()
         except TokenUnavailable as exc:
             return Retryable(str(exc)) if exc.retryable else Parked(str(exc))
         except SecretUnavailable as exc:
             return Retryable(str(exc))
+        refused = _not_admitted(kind)
+        if refused is not None:
+            return refused
         call = post_integration(request, token, timeout_s=timeout, itwin_id=itwin_id)
         count(Metric.API_LATENCY, source, call.latency_ms)
         if not isinstance(call.outcome, TokenRejected):
-            rate_gate.learn(call.outcome)
+            _learn(call)
             return call.outcome
         token_provider.invalidate(token)
         if refreshed:
             return Parked(f"{call.outcome.reason} after a token refresh", 401)
     raise AssertionError("unreachable")
+
+
+def integrate_direct(
+    request: IntegrationRequest, source: str, *, budget: Budget | None = None, itwin_id: str | None = None
+) -> Outcome:
+    """The webhook function's call: sent only while the budget is not short (else queued)."""
+    return integrate(request, source, budget=budget, itwin_id=itwin_id, kind=DIRECT)
+
+
+def _not_admitted(kind: Kind) -> Deferred | None:
+    admission = limiter().admit(kind)
+    if admission.admitted:
+        return None
+    if kind is ONBOARDING:
+        # Queued work that finds no budget takes the next free turn, so a backlog is spread over
+        # the windows it needs instead of all coming back at once.
+        return Deferred(HELD_BACK, limiter().reserve_slot())
+    return Deferred(BUDGET_SHORT, limiter().peek(ONBOARDING))
+
+
+def _learn(call: ApiCall) -> None:
+    outcome = call.outcome
+    refused = isinstance(outcome, RateLimited)
+    retry_after = outcome.retry_after_s if isinstance(outcome, RateLimited) else None
+    limiter().learn(refused=refused, retry_after_s=retry_after, remaining=call.remaining_calls)
 
 
 def post_integration(
@@ -103,7 +135,10 @@ def post_integration(
         return ApiCall(
             Retryable(f"unreadable answer: {type(exc).__name__}", ambiguous=True), None, _ms(started)
         )
-    return ApiCall(read_answer(answer), answer.status_code, _ms(started))
+    remaining = answer.headers.get("iTwinPlatform-RateLimit-RemainingCalls", "")
+    return ApiCall(
+        read_answer(answer), answer.status_code, _ms(started), int(remaining) if remaining.isdigit() else None
+    )
 
 
 def read_answer(answer: httpx.Response) -> Outcome | TokenRejected:

@@ -1,0 +1,94 @@
+"""What counts as an attempt: a call the API refused or that failed. Waiting its turn (a lease
+held by another delivery, a spent rate budget) consumes none, however many wake-ups it takes;
+waiting work is bounded by its age (MAX_WORK_AGE_SECONDS) instead."""
+
+from __future__ import annotations
+
+import pytest
+
+from local.lambda_runtime import cold_start
+from local.stack import LocalStack
+from sensor_bridge.delivery.context import IN_FLIGHT
+from sensor_bridge.store.dynamodb_registry import DynamoDBRegistry
+from tests.e2e.test_delivery_scenarios import APP, SOURCE, Ledger, changes, ref, tts_event, with_node
+
+registry = DynamoDBRegistry()
+DEVICE = f"{APP}/strain-gauge-01"
+
+
+@pytest.fixture
+def ledger(stack: LocalStack) -> Ledger:
+    return Ledger(stack)
+
+
+def hold_lease_for(stack: LocalStack, simulated_s: float) -> None:
+    """Another delivery keeps the device's lease (renewing it) while the retry function runs."""
+    for _ in range(int(simulated_s // 60)):
+        assert registry.claim_device(SOURCE, DEVICE, "other-delivery", ref("strain-gauge-01")) is not None
+        stack.run_for(60)
+
+
+def queue_behind_a_held_lease(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch, setting: str, value: str
+) -> None:
+    monkeypatch.setenv(setting, value)
+    cold_start()
+    with_node(ledger)
+    registry.claim_device(SOURCE, DEVICE, "other-delivery", ref("strain-gauge-01"))
+    status, body = ledger.post(tts_event())
+    assert (status, body["results"][0]["detail"]) == (202, IN_FLIGHT)
+
+
+def test_waiting_on_a_lease_for_many_wake_ups_consumes_no_attempt(
+    stack: LocalStack, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queue_behind_a_held_lease(ledger, monkeypatch, "MAX_ATTEMPTS", "2")
+
+    hold_lease_for(stack, 600)  # about a hundred wake-ups of the retry function
+
+    (waiting,) = stack.queue_messages("retry")
+    assert waiting["attempts"] == 0
+    assert stack.queue_messages("dead-letter") == []
+    assert stack.poller is not None
+    assert stack.poller.stats.messages > 10 * 2  # far more wake-ups than MAX_ATTEMPTS
+    registry.release_device(SOURCE, DEVICE, "other-delivery")
+    stack.drain()
+    assert changes(stack, "strain-gauge-01") == ["new:200"]
+    ledger.check()
+
+
+def test_work_that_waits_longer_than_its_maximum_age_is_parked_with_that_reason(
+    stack: LocalStack, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queue_behind_a_held_lease(ledger, monkeypatch, "MAX_WORK_AGE_SECONDS", "300")
+
+    hold_lease_for(stack, 420)
+
+    (parked,) = stack.queue_messages("dead-letter")
+    assert parked["parked_reason"] == f"waited longer than 300 s (MAX_WORK_AGE_SECONDS): {IN_FLIGHT}"
+    assert parked["attempts"] == 0
+    assert stack.queue_messages("retry") == []
+    assert changes(stack, "strain-gauge-01") == []
+    ledger.check()
+
+
+def test_a_backlog_at_one_call_a_minute_is_delivered_without_a_429_or_a_parked_device(
+    stack: LocalStack, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert stack.simulator is not None
+    with_node(ledger)
+    stack.simulator.configure(rate_limit_per_minute=1)
+    monkeypatch.setenv("API_RATE_LIMIT_PER_MINUTE", "1")
+    monkeypatch.setenv("MAX_ATTEMPTS", "1")  # a single refused call would park
+    cold_start()
+    answers = [ledger.post(tts_event(device=f"joiner-{i:02d}"))[0] for i in range(25)]
+
+    stack.drain()
+
+    calls = stack.simulator.state()["calls"][2:]  # after the node and with_node's device
+    assert answers[0] == 200  # idle: the first device goes directly, with its ids
+    assert set(answers[1:]) == {202}
+    assert [c["status"] for c in calls if c["status"] != 200] == []  # no call was refused
+    assert len(calls) == 1 + 3  # the first device, then the other 24, ten per call
+    assert stack.queue_messages("dead-letter") == []
+    ledger.check()
