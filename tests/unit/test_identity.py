@@ -123,3 +123,55 @@ def test_the_edge_refuses_an_id_no_adapter_should_have_passed(device_id: str) ->
         at_the_edge(DeviceEvent("s", "chirpstack", device_id))
 
     assert caught.value.status == 400
+
+
+URL_PIECES = st.sampled_from(
+    [
+        "https://",
+        "http://",
+        "iot.eu-west-1.amazonaws.com",
+        "evil.example",
+        "@",
+        ":443",
+        "/confirmdestination/",
+        "..",
+        "/",
+        "%2e",
+        "?",
+        "#",
+        "\\",
+        "tok-EN_1=",
+        "\u202e",
+        "\x00",
+        ".cn",
+        "IOT.",
+    ]
+)
+
+
+@FEW
+@given(st.lists(URL_PIECES, min_size=1, max_size=8).map("".join))
+def test_an_enable_url_the_bridge_would_fetch_is_aws_iot_confirmation_path_only(url: str) -> None:
+    from urllib.parse import urlsplit
+
+    from sensor_bridge.platforms.aws_iot_core import checked_enable_url
+
+    try:
+        checked_enable_url(url)
+    except RequestError:
+        return
+    parts = urlsplit(url)
+    assert (parts.scheme, parts.port, parts.username, parts.query, parts.fragment) == (
+        "https",
+        None,
+        None,
+        "",
+        "",
+    )
+    assert parts.hostname is not None
+    assert parts.hostname.startswith("iot.")
+    assert parts.hostname.endswith((".amazonaws.com", ".amazonaws.com.cn"))
+    segments = parts.path.split("/")
+    assert segments[:2] == ["", "confirmdestination"]
+    assert len(segments) == 3
+    assert segments[2] not in ("", ".", "..")
