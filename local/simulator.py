@@ -775,6 +775,11 @@ class SensorDataSimulator:
                 "`integration.changeState` is `new`.",
                 "integration.nodeId",
             )
+        return self._new_node(model, integration, query)
+
+    def _new_node(
+        self, model: _Model, integration: dict[str, JSON], query: dict[str, str]
+    ) -> dict[str, JSON]:
         serial = self._new_hex(model)
         node: dict[str, JSON] = {
             "props": {
@@ -848,6 +853,15 @@ class SensorDataSimulator:
             return device, answered
         if state == "update":
             device.props.update(self._client_props(item))
+        answered += self._apply_sensors(model, node, device, item, where)
+        device.props["SIZE"] = sum(1 for s in device.sensors if not s.removed)
+        return device, answered
+
+    def _apply_sensors(
+        self, model: _Model, node: dict[str, JSON], device: _Device, item: dict[str, JSON], where: str
+    ) -> list[_Sensor]:
+        """The item's sensor changes on an owned device; returns the sensors it created."""
+        created: list[_Sensor] = []
         for j, sen in enumerate(item.get("sensors") or []):
             swhere = f"{where}.sensors[{j}]"
             sstate, sref = sen["changeState"], sen["refId"]
@@ -858,7 +872,7 @@ class SensorDataSimulator:
                     props=self._new_props(node, sen, device=False),
                 )
                 device.sensors.append(sensor)
-                answered.append(sensor)
+                created.append(sensor)
                 model.created[sref] = model.created.get(sref, 0) + 1
                 continue
             matches = [s for s in device.sensors if s.ref_id == sref and not s.removed]
@@ -870,8 +884,7 @@ class SensorDataSimulator:
                 matches[-1].props.update(self._client_props(sen))
             else:
                 matches[-1].removed = True
-        device.props["SIZE"] = sum(1 for s in device.sensors if not s.removed)
-        return device, answered
+        return created
 
     @staticmethod
     def _answer_device(device: _Device, sensors: list[_Sensor]) -> dict[str, JSON]:
