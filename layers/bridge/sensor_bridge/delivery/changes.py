@@ -36,12 +36,18 @@ def update_change(spec: DeviceSpec, previous: dict[str, Any]) -> DeviceChange:
     return DeviceChange(changeState="update", refId=spec.ref_id, props=spec.props, sensors=sensors)
 
 
-def answered_device(spec: DeviceSpec, integration: dict[str, Any]) -> dict[str, Any] | None:
-    """Our device in the API's answer. The answer has no refIds and its own order: match by NAME."""
+def answered_device(spec: DeviceSpec, integration: dict[str, Any], sent: int = 1) -> dict[str, Any] | None:
+    """Our device in the API's answer. The answer has no refIds and its own order: match by NAME.
+    `sent`: how many devices the call carried; a nameless answer is ours only if we were alone."""
     devices = integration.get("devices") or []
     name = spec.props.get(NAME)
     found = [d for d in devices if (d.get("device") or {}).get("props", {}).get(NAME) == name]
-    if not found and len(devices) == 1 and NAME not in (devices[0].get("device") or {}).get("props", {}):
+    if (
+        not found
+        and sent == 1
+        and len(devices) == 1
+        and NAME not in (devices[0].get("device") or {}).get("props", {})
+    ):
         found = devices  # a lone device answered without a NAME at all: it can only be ours
     return found[0] if found else None
 
@@ -51,9 +57,11 @@ def sensors_by_name(answer: dict[str, Any]) -> dict[Any, Any]:
     return {s.get("props", {}).get(NAME): s.get("id") for s in answer.get("sensors") or []}
 
 
-def match_ids(spec: DeviceSpec, integration: dict[str, Any]) -> tuple[str, dict[str, str]] | None:
-    """The API's ids for the device and sensors we sent, matched by NAME."""
-    answer = answered_device(spec, integration)
+def match_ids(
+    spec: DeviceSpec, integration: dict[str, Any], sent: int = 1
+) -> tuple[str, dict[str, str]] | None:
+    """The API's ids for the device and sensors we sent (in a call of `sent` devices), by NAME."""
+    answer = answered_device(spec, integration, sent)
     if answer is None:
         return None
     by_name = sensors_by_name(answer)

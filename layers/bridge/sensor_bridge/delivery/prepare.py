@@ -90,7 +90,7 @@ def _change_under_mark(
         source,
         planned.node_id,
         change,
-        lambda outcome: settle(delivery, planned, outcome, changing=True),
+        lambda outcome, sent: settle(delivery, planned, outcome, changing=True, sent=sent),
     )
 
 
@@ -162,7 +162,7 @@ def _prepare_removal(work: WorkItem, source: Source, delivery: Delivery) -> Outc
         source,
         node_id,
         change,
-        lambda outcome: _settle_removal(delivery, work, outcome),
+        lambda outcome, _sent: _settle_removal(delivery, work, outcome),
         coalesce=False,
     )
 

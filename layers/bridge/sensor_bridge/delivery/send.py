@@ -22,13 +22,14 @@ from sensor_bridge.runtime.settings import settings
 
 @dataclass(frozen=True)
 class Prepared:
-    """A change ready to send; the device's lease is held until `settle` has run."""
+    """A change ready to send; the device's lease is held until `settle(outcome, devices in the
+    call)` has run."""
 
     work: WorkItem
     source: Source
     node_id: str
     change: DeviceChange
-    settle: Callable[[Outcome], Outcome]
+    settle: Callable[[Outcome, int], Outcome]
     coalesce: bool = True  # False: sent alone (removes)
 
     @property
@@ -73,8 +74,8 @@ def send(group: Group, delivery: Delivery) -> dict[int, Outcome]:
                 "coalesced call rejected: sending each device alone",
                 extra={"devices": len(group), "why": outcome.reason},
             )
-            return {index: p.settle(_call(delivery, p, [p.change])) for index, p in group}
-    return {index: p.settle(outcome) for index, p in group}
+            return {index: p.settle(_call(delivery, p, [p.change]), 1) for index, p in group}
+    return {index: p.settle(outcome, len(group)) for index, p in group}
 
 
 def _call(delivery: Delivery, first: Prepared, changes: list[DeviceChange]) -> Outcome:

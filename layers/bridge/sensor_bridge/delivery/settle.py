@@ -21,14 +21,17 @@ def may_have_applied(outcome: Outcome) -> bool:
     return False
 
 
-def settle(delivery: Delivery, planned: Planned, outcome: Outcome, *, changing: bool) -> Outcome:
+def settle(
+    delivery: Delivery, planned: Planned, outcome: Outcome, *, changing: bool, sent: int = 1
+) -> Outcome:
     """Record what a call did and give the lease back. `changing`: the call carried a change
-    under the write-ahead mark, which stays only if the change may have been applied."""
+    under the write-ahead mark, which stays only if the change may have been applied. `sent`: how
+    many devices the call carried."""
     work = planned.work
     event = work.event
     created_mark = may_have_applied(outcome) if changing else None
     if isinstance(outcome, Integrated) and outcome.response is not None:
-        return _record_answer(delivery, planned, outcome.response)
+        return _record_answer(delivery, planned, outcome.response, sent)
     if isinstance(outcome, Parked):
         if outcome.status == 422:
             logger.error(
@@ -43,10 +46,10 @@ def settle(delivery: Delivery, planned: Planned, outcome: Outcome, *, changing: 
     return outcome
 
 
-def _record_answer(delivery: Delivery, planned: Planned, response: IntegrationResponse) -> Outcome:
+def _record_answer(delivery: Delivery, planned: Planned, response: IntegrationResponse, sent: int) -> Outcome:
     work, spec = planned.work, planned.spec
     event = work.event
-    ids = match_ids(spec, response.integration.model_dump(mode="json"))
+    ids = match_ids(spec, response.integration.model_dump(mode="json"), sent)
     if ids is None:
         delivery.registry.record_parked(
             event.source, event.device_id, work.claimant, "200 without our device", maybe_created=True
