@@ -91,7 +91,12 @@ def test_device_created_integrates_with_twin_tags_profile_and_twin_location(stac
                     {
                         "changeState": "new",
                         "refId": f"{ref}-light",
-                        "props": {"INTEGRATION_ID": "LIGHT_SDE", "NAME": "Light Level"},
+                        "props": {
+                            "INTEGRATION_ID": "LIGHT_SDE",
+                            "NAME": "Light Level",
+                            "UNKNOWN_METRICS": {"0": "illuminance"},
+                            "UNKNOWN_UNITS": {"0": "lx"},
+                        },
                     }
                 ],
             }

@@ -76,7 +76,14 @@ def test_uplink_of_an_abp_device_onboards_it_with_the_profile_its_tags_select(st
     assert device["refId"] == device_ref_id(SOURCE, "0202020202020202")
     assert device["props"]["NAME"] == "lux-meter-02"
     assert "LOCATION" not in device["props"]  # rxInfo locations are the gateway's, not the device's
-    assert [s["props"] for s in device["sensors"]] == [{"INTEGRATION_ID": "LIGHT_SDE", "NAME": "Light Level"}]
+    assert [s["props"] for s in device["sensors"]] == [
+        {
+            "INTEGRATION_ID": "LIGHT_SDE",
+            "NAME": "Light Level",
+            "UNKNOWN_METRICS": {"0": "illuminance"},  # what its readings are uploaded as
+            "UNKNOWN_UNITS": {"0": "lx"},
+        }
+    ]
 
 
 def test_join_delivered_twice_with_one_deduplication_id_makes_one_call(stack: LocalStack) -> None:

@@ -294,10 +294,13 @@ def test_particle_published_at_that_cannot_be_read_is_left_out() -> None:
 
 
 def test_standard_webhooks_timestamp_header_is_not_the_event_time() -> None:
-    # generic-demo maps no occurred_at: webhook-timestamp says when the message was sent.
+    # A mapping without occurred_at: webhook-timestamp says when the message was sent.
     req = request("generic-01-device-created.json")
     assert req.header("webhook-timestamp")
-    assert only(parse("generic-01-device-created.json")).occurred_at is None
+    source = SOURCES["generic-demo"]
+    assert source.mapping is not None
+    unmapped = source.model_copy(update={"mapping": source.mapping.model_copy(update={"occurred_at": None})})
+    assert only(parse("generic-01-device-created.json", source=unmapped)).occurred_at is None
 
 
 @pytest.mark.parametrize(

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from functools import cache
 from typing import Any
 
 from sensor_bridge.delivery.deliver import deliver
 from sensor_bridge.inbound.auth.authenticate import authenticate
 from sensor_bridge.inbound.idempotency import Handler, once_per_event
+from sensor_bridge.model.config import BridgeConfig
 from sensor_bridge.model.device_event import DeviceEvent
+from sensor_bridge.model.readings import keep_mapped, mapped_paths
 from sensor_bridge.model.replies import HttpReply, RequestError, error_reply
 from sensor_bridge.model.request import WebhookRequest
 from sensor_bridge.model.work import WorkItem
@@ -84,9 +87,24 @@ def _receive(request: WebhookRequest, budget: Budget) -> HttpReply:
         count(Metric.WEBHOOKS_IGNORED, request.source)
         return HttpReply(202, {"status": "ignored", "reason": parsed.ignored or "no device event"})
     # Every event is checked before any is acted on: a refusal must not follow half the work.
-    events = [at_the_edge(event) for event in parsed.events]
+    events = [_only_mapped(config, at_the_edge(event)) for event in parsed.events]
     results = [_process()(event=event.to_json(), budget=budget) for event in events]
     return _summarise(results)
+
+
+def _only_mapped(config: BridgeConfig, event: DeviceEvent) -> DeviceEvent:
+    """The event with only the reading fields some profile maps: what no profile maps is counted
+    and dropped here, so the work item stays small on the queue."""
+    if event.reading is None:
+        return event
+    reading = keep_mapped(event.reading, mapped_paths(config, event.platform))
+    if reading.unmapped:
+        count(Metric.READING_FIELDS_UNMAPPED, event.source, reading.unmapped)
+        logger.info("reading fields no profile maps", extra={"unmapped_fields": reading.unmapped})
+    if not reading.fields:
+        return replace(event, reading=None)
+    # Its values are uploaded once: a resent message is answered from the idempotency record.
+    return replace(event, reading=reading, event_id=event.event_id or reading.message_id)
 
 
 def _process_event(*, event: dict[str, Any], budget: Budget) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sensor_bridge.model.config_problems import Invalid, Problem, api_problems, shape_problems
+from sensor_bridge.model.readings import MetricSource
 
 # The one list of platforms: the name a source's `platform` says -> its module in
 # sensor_bridge/platforms/. Adding a platform is adding that module and one line here.
@@ -111,17 +112,22 @@ class FieldMapping(_Strict):
     appeared_types: list[str] = Field(default_factory=list)
     changed_types: list[str] = Field(default_factory=list)
     removed_types: list[str] = Field(default_factory=list)
+    reading: str | None = None  # path to the object of values in a reading event
+    reading_types: list[str] = Field(default_factory=list)  # event types that carry a reading
 
     @model_validator(mode="after")
     def _types_need_event_type(self) -> FieldMapping:
+        if self.reading_types and not (self.event_type and self.reading):
+            raise Invalid("`reading_types` is set", "add `event_type` and `reading` (the path to the values)")
         if (self.appeared_types or self.changed_types or self.removed_types) and not self.event_type:
             raise Invalid(
                 "the *_types lists need `event_type`", "add `event_type`: the dotted path to the event's type"
             )
-        if self.event_type and not (self.appeared_types or self.changed_types or self.removed_types):
+        lists = (self.appeared_types, self.changed_types, self.removed_types, self.reading_types)
+        if self.event_type and not any(lists):
             raise Invalid(
                 "`event_type` is set but no *_types list is",
-                "add at least one of appeared_types, changed_types, removed_types",
+                "add at least one of appeared_types, changed_types, removed_types, reading_types",
             )
         if (self.latitude is None) != (self.longitude is None):
             raise Invalid("only one of `latitude` and `longitude` is set", "give both, or neither")
@@ -141,6 +147,7 @@ class Source(_Strict):
     # `auth: {type: none}` lets anyone who finds the URL create and delete devices: a source must
     # say so twice, so that a leftover test setting or a half-edited auth block never ships.
     allow_unauthenticated: bool = False
+    readings: bool = True  # false: the platform's readings are not forwarded, only its devices
 
     @field_validator("platform")
     @classmethod
@@ -194,6 +201,24 @@ class SensorSpec(_Strict):
     unknown_metrics: list[str] = Field(default_factory=list)
     unknown_units: list[str] = Field(default_factory=list)
     props: dict[str, Any] = Field(default_factory=dict)
+    readings: dict[str, MetricSource] = Field(default_factory=dict)  # metric -> where its value is
+
+    @model_validator(mode="after")
+    def _readings_use_declared_metrics(self) -> SensorSpec:
+        declared = [*self.metrics, *self.unknown_metrics]
+        units = [*self.units, *self.unknown_units]
+        for metric, source in self.readings.items():
+            if metric not in declared:
+                raise Invalid(
+                    f"reading for metric {metric!r}, which the sensor does not declare",
+                    f"add it to metrics or unknown_metrics, or map one of: {', '.join(declared) or 'none'}",
+                )
+            if source.unit is not None and source.unit not in units:
+                raise Invalid(f"unit {source.unit!r} of metric {metric!r} is not declared", "add it to units")
+            unknown = sorted(set(source.paths) - set(PLATFORM_MODULES))
+            if unknown:
+                raise Invalid(f"`paths` for unknown platforms {unknown}", f"use {', '.join(PLATFORMS)}")
+        return self
 
 
 class ProfileMatch(_Strict):

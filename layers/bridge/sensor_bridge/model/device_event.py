@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from sensor_bridge.model.readings import Reading
+
 
 class Lifecycle(StrEnum):
     APPEARED = "appeared"  # created, joined, or first heard of: an upsert
@@ -51,6 +53,9 @@ class DeviceEvent:
     # Azure IoT Hub, AWS IoT Core, Standard Webhooks senders), rather than the bridge inferring it
     # from traffic. Its time then orders the device's creations against its deletions.
     announced: bool = False
+    # The values the message carries (an uplink's decoded payload, a telemetry body), if any:
+    # forwarded once the device is in Sensor Data, with the device's onboarding when it is new.
+    reading: Reading | None = None
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -69,6 +74,8 @@ class DeviceEvent:
             "partial": self.partial,
             "announced": self.announced,
         }
+        if self.reading is not None:
+            data["reading"] = self.reading.to_json()
         if self.location is not None:
             data["location"] = {
                 "latitude": self.location.latitude,
@@ -81,6 +88,7 @@ class DeviceEvent:
     def from_json(cls, data: dict[str, Any]) -> DeviceEvent:
         location = data.get("location")
         occurred_at = data.get("occurred_at")  # absent from messages queued before it existed
+        reading = data.get("reading")
         return cls(
             source=data["source"],
             platform=data["platform"],
@@ -96,4 +104,5 @@ class DeviceEvent:
             occurred_at=float(occurred_at) if occurred_at is not None else None,
             partial=bool(data.get("partial", False)),
             announced=bool(data.get("announced", False)),
+            reading=Reading.from_json(reading) if reading else None,
         )

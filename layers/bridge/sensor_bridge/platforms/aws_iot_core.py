@@ -5,6 +5,11 @@ A rule such as `SELECT * FROM '$aws/events/thing/+/+'` sends each registry event
 thingTypeName, attributes, timestamp}`. Before any traffic flows, AWS IoT confirms the rule's
 destination: a POST with `x-amz-rules-engine-message-type: DestinationConfirmation` and
 `{arn, confirmationToken, enableUrl, messageType}`; GETting `enableUrl` enables it.
+
+Readings come from a second rule on the devices' telemetry topic, which adds what the bridge needs
+to the device's message: `SELECT *, 'TELEMETRY' AS eventType, topic(2) AS thingName,
+traceid() AS eventId, timestamp() AS timestamp FROM 'things/+/telemetry'`; every other field of
+the body is the reading.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sensor_bridge.model.config import Source
 from sensor_bridge.model.device_event import DeviceEvent, Lifecycle, Location
+from sensor_bridge.model.readings import flatten
 from sensor_bridge.model.replies import HttpReply, RequestError, bad_request
 from sensor_bridge.model.request import WebhookRequest
 from sensor_bridge.platforms.base import ParseResult, epoch_instant, json_body, location, validate
@@ -26,6 +32,8 @@ from sensor_bridge.runtime.observability import logger
 
 MESSAGE_TYPE_HEADER = "x-amz-rules-engine-message-type"
 CONFIRMATION = "DestinationConfirmation"
+TELEMETRY = "TELEMETRY"
+TELEMETRY_KEYS = ("eventType", "eventId", "thingName", "timestamp")  # the rule's, not the device's
 OPERATIONS = {"CREATED": Lifecycle.APPEARED, "UPDATED": Lifecycle.CHANGED, "DELETED": Lifecycle.REMOVED}
 # AWS IoT's own control-plane hosts (commercial and China partitions: iot.<region>.amazonaws.com
 # and .com.cn) and exactly the path /confirmdestination/<token>, the token base64url-like: no dot,
@@ -107,7 +115,12 @@ class AwsIotCore:
         return _confirm(url, message.arn)
 
     def parse(self, request: WebhookRequest, source_name: str, source: Source) -> ParseResult:
-        message = validate(ThingEvent, json_body(request), "AWS IoT registry event")
+        body = json_body(request)
+        if isinstance(body, dict) and body.get("eventType") == TELEMETRY:
+            if not source.readings:
+                return ParseResult.ignore("readings are switched off for this source")
+            return ParseResult([self._telemetry(source_name, body)])
+        message = validate(ThingEvent, body, "AWS IoT registry event")
         if message.eventType != "THING_EVENT":
             return ParseResult.ignore(f"AWS IoT {message.eventType} events are not about a device")
         lifecycle = OPERATIONS.get(message.operation or "")
@@ -133,6 +146,35 @@ class AwsIotCore:
                 )
             ]
         )
+
+    def _telemetry(self, source_name: str, body: dict[str, Any]) -> DeviceEvent:
+        meta = validate(TelemetryMeta, {k: body.get(k) for k in TELEMETRY_KEYS}, "AWS IoT telemetry")
+        measured = epoch_instant(meta.timestamp, milliseconds=True)
+        return DeviceEvent(
+            source=source_name,
+            platform=self.name,
+            device_id=meta.thingName,
+            event_id=f"aws-iot:{meta.eventId}",
+            name=meta.thingName,
+            occurred_at=measured,
+            partial=True,  # a device's message says nothing about its thing type or attributes
+            reading=flatten(
+                {k: v for k, v in body.items() if k not in TELEMETRY_KEYS},
+                measured,
+                f"aws-iot:{meta.eventId}",
+            ),
+        )
+
+
+class TelemetryMeta(_Loose):
+    """What the telemetry rule's SELECT adds to the device's message."""
+
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+
+    eventType: str
+    thingName: str = Field(min_length=1)
+    eventId: str = Field(min_length=1)  # traceid(): one per MQTT message, the same on a resend
+    timestamp: Any = None  # timestamp(): epoch milliseconds when the rule ran
 
 
 def _confirm(url: str, arn: str) -> HttpReply:

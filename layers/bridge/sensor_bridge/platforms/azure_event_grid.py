@@ -8,11 +8,14 @@ Two delivery schemas, chosen per subscription:
   (array); the endpoint is validated by an `OPTIONS` request carrying `WebHook-Request-Origin`,
   answered with `WebHook-Allowed-Origin` (and `WebHook-Allowed-Rate`).
 `Microsoft.Devices.DeviceCreated` announces a device (with its twin), `DeviceDeleted` removes it;
-connection and telemetry events are ignored.
+`DeviceTelemetry` (IoT Hub message routing to Event Grid) carries a reading in `data.body`;
+connection events are ignored.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -20,12 +23,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sensor_bridge.model.config import Source
 from sensor_bridge.model.device_event import DeviceEvent, Lifecycle, Location
+from sensor_bridge.model.readings import flatten
 from sensor_bridge.model.replies import HttpReply, bad_request
 from sensor_bridge.model.request import WebhookRequest
 from sensor_bridge.platforms.base import ParseResult, iso_instant, json_body, location, validate
 from sensor_bridge.platforms.identity import EventId, identifier
 
 VALIDATION = "Microsoft.EventGrid.SubscriptionValidationEvent"
+TELEMETRY = "Microsoft.Devices.DeviceTelemetry"
 # Event Grid says in this header which kind of delivery it is; only a validation is answered
 # with the code, so a body alone cannot make the bridge echo what it contains.
 EVENT_TYPE_HEADER = "aeg-event-type"
@@ -96,8 +101,11 @@ class DeviceLifecycleData(_Loose):
     twin: Twin | None = None
 
 
+PLATFORM = "azure-iot-hub"
+
+
 class AzureEventGrid:
-    name = "azure-iot-hub"
+    name = PLATFORM
     handshake_before_auth = False
 
     def handshake(self, request: WebhookRequest, source_name: str, source: Source) -> HttpReply | None:
@@ -127,6 +135,9 @@ class AzureEventGrid:
                 raise bad_request(
                     f"{where}: a subscription validation needs {EVENT_TYPE_HEADER}: {VALIDATION_DELIVERY}"
                 )
+            if envelope.kind == TELEMETRY and source.readings:
+                events.append(_telemetry(source_name, envelope, where))
+                continue
             lifecycle = LIFECYCLE.get(envelope.kind)
             if lifecycle is None:
                 skipped.add(envelope.kind)
@@ -224,6 +235,57 @@ def _same_device(envelope: _Envelope, data: DeviceLifecycleData, where: str) -> 
         )
     if data.twin is not None and data.twin.deviceId not in (None, data.deviceId):
         raise bad_request(f"{where}: data.twin.deviceId names another device than data.deviceId")
+
+
+class TelemetryDevice(_Loose):
+    hub: HubName
+    device: DeviceId
+
+
+class Telemetry(_Loose):
+    body: Any = None  # JSON when the message's content type is application/json and UTF-8
+    systemProperties: dict[str, Any] = Field(default_factory=dict)
+
+
+def _telemetry(source_name: str, envelope: _Envelope, where: str) -> DeviceEvent:
+    """A device's message routed to Event Grid: the device is named in its system properties, the
+    hub in the topic (lower-cased: Azure resource names ignore case, Event Grid upper-cases topics)."""
+    message = validate(Telemetry, envelope.data, f"{TELEMETRY} {where} data")
+    system = message.systemProperties
+    hub = (envelope.topic or "").rstrip("/").rsplit("/", 1)[-1].lower()
+    ids = validate(
+        TelemetryDevice,
+        {"hub": hub, "device": system.get("iothub-connection-device-id")},
+        f"{TELEMETRY} {where} (hub in the topic, data.systemProperties.iothub-connection-device-id)",
+    )
+    if envelope.subject and envelope.subject != f"devices/{ids.device}":
+        raise bad_request(f"{where}: its subject {envelope.subject!r} names another device than its message")
+    # The device's own time when its SDK set one; else when the hub enqueued the message.
+    measured = (
+        iso_instant(system.get("iothub-creation-time-utc"))
+        or iso_instant(system.get("iothub-enqueuedtime"))
+        or iso_instant(envelope.time)
+    )
+    return DeviceEvent(
+        source=source_name,
+        platform=PLATFORM,
+        device_id=f"{ids.hub}/{ids.device}",
+        event_id=f"eventgrid:{envelope.id}",
+        name=ids.device,
+        occurred_at=iso_instant(envelope.time),
+        partial=True,  # telemetry names the device, nothing else about it
+        reading=flatten(_json_body(message.body), measured, f"eventgrid:{envelope.id}"),
+    )
+
+
+def _json_body(body: Any) -> Any:
+    """The telemetry body: JSON as routed, or base64 of JSON when the device set no content type."""
+    if not isinstance(body, str):
+        return body
+    try:
+        return json.loads(base64.b64decode(body, validate=True))
+    except (ValueError, RecursionError):
+        return None
 
 
 def _twin_location(twin: Twin) -> Location | None:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sensor_bridge.model.config import Source
 from sensor_bridge.model.device_event import DeviceEvent, Lifecycle
+from sensor_bridge.model.readings import flatten
 from sensor_bridge.model.replies import bad_request, unsupported_media
 from sensor_bridge.model.request import WebhookRequest
 from sensor_bridge.platforms.base import ParseResult, WithoutHandshake, iso_instant, json_body, validate
@@ -42,6 +43,7 @@ class ChirpStackEvent(_Loose):
     deduplicationId: EventId | None = None
     time: Any = None  # protobuf Timestamp JSON (RFC 3339, up to 9 fractional digits)
     deviceInfo: DeviceInfo
+    object: Any = None  # `up` only: what the codec decoded from the payload, the device's values
 
 
 class ChirpStack(WithoutHandshake):
@@ -70,9 +72,14 @@ class ChirpStack(WithoutHandshake):
             if kind == "join" and message.deduplicationId
             else None
         )
+        reading = None
+        if kind == "up" and source.readings:
+            up_id = f"chirpstack:up:{message.deduplicationId}" if message.deduplicationId else None
+            reading = flatten(message.object, iso_instant(message.time), up_id)
         return ParseResult(
             [
                 DeviceEvent(
+                    reading=reading,
                     source=source_name,
                     platform=self.name,
                     device_id=info.devEui.lower(),  # a DevEUI is global; ChirpStack writes it lower-case

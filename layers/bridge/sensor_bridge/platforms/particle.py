@@ -9,12 +9,14 @@ device's first message as far as the bridge knows, so it is an upsert too.
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from sensor_bridge.model.config import Source
 from sensor_bridge.model.device_event import DeviceEvent, Lifecycle
+from sensor_bridge.model.readings import Reading, flatten
 from sensor_bridge.model.replies import unsupported_media
 from sensor_bridge.model.request import WebhookRequest
 from sensor_bridge.platforms.base import (
@@ -49,6 +51,8 @@ class Particle(WithoutHandshake):
         if message.event == STATUS_EVENT and (message.data or "").strip() != "online":
             return ParseResult.ignore(f"Particle {STATUS_EVENT} {message.data!r} does not announce a device")
         device = message.coreid.lower()
+        event_id = f"particle:{message.PARTICLE_EVENT_ID}" if message.PARTICLE_EVENT_ID else None
+        reading = _reading(message, event_id or _publish_id(device, message)) if source.readings else None
         return ParseResult(
             [
                 DeviceEvent(
@@ -57,7 +61,8 @@ class Particle(WithoutHandshake):
                     device_id=device,
                     lifecycle=Lifecycle.APPEARED,
                     # Particle delivers at least once; only a template that adds the id lets us tell.
-                    event_id=f"particle:{message.PARTICLE_EVENT_ID}" if message.PARTICLE_EVENT_ID else None,
+                    event_id=event_id,
+                    reading=reading,
                     name=device,  # the webhook carries no device name
                     model=f"product-{message.PRODUCT_ID}" if message.PRODUCT_ID else None,
                     occurred_at=iso_instant(message.published_at),
@@ -65,6 +70,27 @@ class Particle(WithoutHandshake):
                 )
             ]
         )
+
+
+def _publish_id(device: str, message: ParticleEvent) -> str | None:
+    # Without PARTICLE_EVENT_ID: device, event name and publish time tell a resend.
+    if message.published_at is None:
+        return None
+    return f"particle:{device}:{message.event}:{message.published_at}"
+
+
+def _reading(message: ParticleEvent, message_id: str | None) -> Reading | None:
+    """`data` holding JSON: an object is the payload; a bare number is the value of the event's
+    name (`temperature` published with data `21.5`). Cloud (`spark/...`) events carry none."""
+    if message.event.startswith("spark/") or not message.data:
+        return None
+    try:
+        data = json.loads(message.data)
+    except (ValueError, RecursionError):
+        return None
+    if isinstance(data, int | float) and not isinstance(data, bool):
+        data = {message.event: data}
+    return flatten(data, iso_instant(message.published_at), message_id)
 
 
 def _body(request: WebhookRequest) -> Any:

@@ -2,7 +2,8 @@
 
 The body is whatever the sender defines; the source's `mapping` names, as dotted paths (list
 items by index: `devices.0.id`), where the device's identity, name, model, profile name, tags,
-location and the event's type are. The signature was checked before parsing (auth.py);
+location and the event's type are; a reading event (`reading_types`) carries the object of values
+at `reading`, measured at `occurred_at`. The signature was checked before parsing (auth.py);
 `webhook-id` is the event id, the same on every retry of one message.
 """
 
@@ -13,6 +14,7 @@ from typing import Any
 
 from sensor_bridge.model.config import FieldMapping, Source
 from sensor_bridge.model.device_event import DeviceEvent, Lifecycle, Location
+from sensor_bridge.model.readings import Reading, flatten
 from sensor_bridge.model.replies import bad_request
 from sensor_bridge.model.request import WebhookRequest
 from sensor_bridge.platforms.base import ParseResult, WithoutHandshake, instant, json_body, location
@@ -59,7 +61,10 @@ class StandardWebhooks(WithoutHandshake):
         body = json_body(request)
         if not isinstance(body, dict):
             raise bad_request(f"the body must be a JSON object, not {_json_type(body)}")
-        lifecycle = _lifecycle(body, mapping)
+        reads = _is_reading(body, mapping)
+        lifecycle = Lifecycle.APPEARED if reads else _lifecycle(body, mapping)
+        if reads and not source.readings:
+            return ParseResult.ignore("readings are switched off for this source")
         if lifecycle is None:
             kind = _text(body, mapping.event_type)
             return ParseResult.ignore(f"event type {kind!r} is not listed in this source's mapping")
@@ -70,6 +75,8 @@ class StandardWebhooks(WithoutHandshake):
                 f"field {mapping.device_id}: must be 1-128 ASCII letters, digits and . _ : / @ + # = ~ -"
             )
         webhook_id = checked_event_id(request.header("webhook-id"), "header webhook-id")
+        # webhook-id is unique per sender only, so it is scoped by the source.
+        event_id = f"standard-webhooks:{source_name}:{webhook_id}" if webhook_id else None
         return ParseResult(
             [
                 DeviceEvent(
@@ -77,15 +84,17 @@ class StandardWebhooks(WithoutHandshake):
                     platform=self.name,
                     device_id=device_id,
                     lifecycle=lifecycle,
-                    announced=True,
-                    # webhook-id is unique per sender only, so it is scoped by the source.
-                    event_id=f"standard-webhooks:{source_name}:{webhook_id}" if webhook_id else None,
+                    # A reading event only says the device is there: the rest is known from before.
+                    announced=not reads,
+                    partial=reads,
+                    event_id=event_id,
                     name=_text(body, mapping.name),
                     model=_text(body, mapping.model),
                     profile_name=_text(body, mapping.profile_name),
                     tags=_tags(body, mapping.tags),
                     location=_location(body, mapping),
                     occurred_at=_occurred_at(body, mapping.occurred_at),
+                    reading=_reading(body, mapping, event_id) if reads else None,
                 )
             ]
         )
@@ -95,6 +104,18 @@ def _json_type(value: Any) -> str:
     if value is None:
         return "null"
     return {list: "an array", str: "a string", bool: "a boolean"}.get(type(value), "a number")
+
+
+def _is_reading(body: Any, mapping: FieldMapping) -> bool:
+    return bool(mapping.reading_types) and _text(body, mapping.event_type) in mapping.reading_types
+
+
+def _reading(body: Any, mapping: FieldMapping, message_id: str | None) -> Reading | None:
+    assert mapping.reading is not None  # the configuration requires it with reading_types
+    values = lookup(body, mapping.reading)
+    if values is _MISSING:
+        return None
+    return flatten(values, _occurred_at(body, mapping.occurred_at), message_id)
 
 
 def _lifecycle(body: Any, mapping: FieldMapping) -> Lifecycle | None:

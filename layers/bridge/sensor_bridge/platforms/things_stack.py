@@ -6,12 +6,14 @@ Field names follow the TTS v3 message format (`end_device_ids`, `join_accept`, `
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from sensor_bridge.model.config import Source
 from sensor_bridge.model.device_event import DeviceEvent, Lifecycle, Location
+from sensor_bridge.model.readings import Reading, flatten
 from sensor_bridge.model.request import WebhookRequest
 from sensor_bridge.platforms.base import (
     ParseResult,
@@ -63,6 +65,8 @@ class UplinkMessage(_Loose):
     # `frm-payload`, `gps`, `lora-rss`, ... (computed, different on every uplink).
     locations: dict[str, Any] = Field(default_factory=dict)
     attributes: dict[str, str] = Field(default_factory=dict)
+    decoded_payload: Any = None  # what the payload formatter decoded: the device's values
+    received_at: Any = None  # when the network server received the uplink (RFC 3339, ns)
 
 
 class TtsMessage(_Loose):
@@ -87,8 +91,11 @@ class ThingsStack(WithoutHandshake):
             event_id = f"join:{ids.application_ids.application_id}:{ids.device_id}:{key}" if key else None
             return ParseResult([self._event(source_name, message, event_id)])
         if message.uplink_message is not None:
-            # Uplinks are frequent: the registry, not an idempotency record, tells a known device.
-            return ParseResult([self._event(source_name, message, None)])
+            # Uplinks are frequent: the registry, not an idempotency record, tells a known device
+            # (its reading, when one is forwarded, carries the uplink's own id).
+            event = self._event(source_name, message, None)
+            reading = _reading(message.uplink_message, message) if source.readings else None
+            return ParseResult([replace(event, reading=reading)])
         return ParseResult.ignore("only join-accept and uplink-message announce a device")
 
     def _event(self, source_name: str, message: TtsMessage, event_id: str | None) -> DeviceEvent:
@@ -113,6 +120,21 @@ class ThingsStack(WithoutHandshake):
             occurred_at=iso_instant(message.received_at),
             partial=True,  # joins carry no model or location; uplinks only what is set
         )
+
+
+def _reading(uplink: UplinkMessage, message: TtsMessage) -> Reading | None:
+    measured = iso_instant(uplink.received_at) or iso_instant(message.received_at)
+    return flatten(uplink.decoded_payload, measured, _uplink_id(message))
+
+
+def _uplink_id(message: TtsMessage) -> str | None:
+    ids = message.end_device_ids
+    for correlation in message.correlation_ids:
+        if correlation.startswith("as:up:"):  # the application server's id of this uplink
+            return f"tts:{correlation}"
+    if message.received_at is None:
+        return None
+    return f"tts:up:{ids.application_ids.application_id}:{ids.device_id}:{message.received_at}"
 
 
 def _user_location(uplink: UplinkMessage | None) -> Location | None:

@@ -30,6 +30,10 @@ class Metric(StrEnum):
     RETRIED = "Retried"
     DEAD_LETTERED = "DeadLettered"
     API_LATENCY = "ApiLatency"
+    READINGS_FORWARDED = "ReadingsForwarded"  # observations the API accepted
+    READINGS_QUEUED = "ReadingsQueued"  # readings waiting on the retry queue (with their device)
+    READINGS_PARKED = "ReadingsParked"  # readings on the dead-letter queue
+    READING_FIELDS_UNMAPPED = "ReadingFieldsUnmapped"  # fields no profile maps: dropped, not sent
 
 
 def count(metric: Metric, source: str | None, value: float = 1) -> None:
