@@ -76,7 +76,7 @@ def test_values_are_scaled_and_fields_no_mapping_names_are_counted_not_sent() ->
     assert reading is not None
     assert reading.unmapped == 1  # "label" is no number: no mapping can use it
     found, unmapped = sensor_values(config.default_profile, "chirpstack", reading)
-    assert [(s.sensor_key, s.values) for s in found] == [("t", {"T": pytest.approx(25.0), "V": 3600.0})]
+    assert [(s.sensor.key, s.values) for s in found] == [("t", {"T": pytest.approx(25.0), "V": 3600.0})]
     assert unmapped == 1  # rssi
 
 

@@ -18,6 +18,14 @@ from sensor_bridge.store.registry import DeviceRegistry
 IN_FLIGHT = "another delivery of this device is in progress"
 
 
+class UploadCall(Protocol):
+    """The upload call as delivery sees it (`sensor_data.upload.upload`; a fake in unit tests)."""
+
+    def __call__(
+        self, observations: list[dict[str, Any]], source: str, *, budget: Budget | None
+    ) -> Outcome: ...
+
+
 class IntegrateCall(Protocol):
     """The integrate call as delivery sees it (`sensor_data.client.integrate`; a fake in unit tests)."""
 
@@ -32,6 +40,7 @@ class Delivery:
     registry: DeviceRegistry
     api: IntegrateCall
     budget: Budget | None = None
+    upload: UploadCall | None = None
     nodes: dict[str, str | Outcome] = field(default_factory=dict)  # per source: its node, or why not
 
     def integrate(

@@ -9,14 +9,18 @@ Each round runs three steps:
    devices; a 422 on such a call is split, each device sent alone, so only the bad one is parked;
 3. settle (`settle.py`): each device reads its own part of the answer, records it in the
    registry and gives its lease back.
+
+After the rounds, the readings of the works whose device the API now has are uploaded in shared
+calls (`readings.py`): the devices first, so that a short rate budget goes to onboarding.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sensor_bridge.delivery.context import Delivery, IntegrateCall
+from sensor_bridge.delivery.context import Delivery, IntegrateCall, UploadCall
 from sensor_bridge.delivery.prepare import prepare
+from sensor_bridge.delivery.readings import forward_readings
 from sensor_bridge.delivery.send import Group, Prepared, calls, send
 from sensor_bridge.model.config import BridgeConfig
 from sensor_bridge.model.outcomes import Outcome
@@ -33,9 +37,10 @@ def deliver(
     budget: Budget | None = None,
     registry: DeviceRegistry | None = None,
     api: IntegrateCall | None = None,
+    upload: UploadCall | None = None,
 ) -> Outcome:
     """Deliver one event (the webhook function's path): a batch of one."""
-    return deliver_many([work], config, budget=budget, registry=registry, api=api)[0]
+    return deliver_many([work], config, budget=budget, registry=registry, api=api, upload=upload)[0]
 
 
 @tracer.capture_method(capture_response=False)
@@ -46,18 +51,21 @@ def deliver_many(
     budget: Budget | None = None,
     registry: DeviceRegistry | None = None,
     api: IntegrateCall | None = None,
+    upload: UploadCall | None = None,
 ) -> list[Outcome]:
     """One Outcome per work item, in order. Devices for the same node share integrate calls.
 
     Several items for the same device are delivered one after the other (in rounds), each seeing
     what the one before recorded, so a resent join after a first one makes no call. `registry`
-    and `api` default to DynamoDB and the real integrate call; unit tests pass fakes.
+    `api` and `upload` default to DynamoDB and the real calls; unit tests pass fakes.
     """
     if api is None:
         from sensor_bridge.sensor_data.client import integrate
 
         api = integrate
-    delivery = Delivery(config, registry or default_registry(), api, budget)
+    if upload is None:
+        from sensor_bridge.sensor_data.upload import upload
+    delivery = Delivery(config, registry or default_registry(), api, budget, upload)
     outcomes: dict[int, Outcome] = {}
     for round_ in rounds(works):
         prepared: Group = []
@@ -69,6 +77,7 @@ def deliver_many(
                 outcomes[index] = ready
         for group in calls(prepared):
             outcomes.update(send(group, delivery))
+    forward_readings(works, outcomes, delivery)
     return [outcomes[i] for i in range(len(works))]
 
 

@@ -13,6 +13,7 @@ class Integrated:
 
     response: IntegrationResponse | None = None
     unchanged: bool = False  # True: the registry says it is already there as described: no call made
+    forwarded: int = 0  # observations of the work's reading the API accepted (after the device)
 
 
 @dataclass(frozen=True)

@@ -145,7 +145,7 @@ def keep_mapped(reading: Reading, wanted: frozenset[str]) -> Reading:
 class SensorValues:
     """What one sensor of a device reports in one reading."""
 
-    sensor_key: str
+    sensor: SensorSpec
     values: dict[str, float] = field(default_factory=dict)
 
 
@@ -157,7 +157,7 @@ def sensor_values(profile: Profile, platform: str, reading: Reading) -> tuple[li
     for sensor in profile.sensors:
         values = dict(_values(sensor, platform, reading, used))
         if values:
-            found.append(SensorValues(sensor.key, values))
+            found.append(SensorValues(sensor, values))
     return found, len(set(reading.fields) - used)
 
 

@@ -30,6 +30,7 @@ class Result:
     detail: str | None = None
     retry_in_seconds: int | None = None
     ids: dict[str, Any] | None = None
+    forwarded: int | None = None  # observations of the event's reading the API accepted
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"device": self.device, "status": self.status}
@@ -37,6 +38,7 @@ class Result:
             ("detail", self.detail),
             ("retryInSeconds", self.retry_in_seconds),
             ("ids", self.ids),
+            ("readingsForwarded", self.forwarded),
         ):
             if value is not None:
                 data[key] = value
@@ -48,12 +50,13 @@ def act_on(work: WorkItem, outcome: Outcome) -> Result:
     source = work.event.source
     device = work.event.device_id
     if isinstance(outcome, Integrated):
+        forwarded = _forwarded(work, outcome)
         if outcome.unchanged:
             count(Metric.DUPLICATES_SUPPRESSED, source)
-            return Result(device, "unchanged", "already integrated as described: no call made")
+            return Result(device, "unchanged", "already integrated as described", forwarded=forwarded)
         count(Metric.DEVICES_INTEGRATED, source)
         logger.info("device integrated", extra={"device": device})
-        return Result(device, "integrated", ids=_ids(outcome))
+        return Result(device, "integrated", ids=_ids(outcome), forwarded=forwarded)
     if isinstance(outcome, Removed):
         count(Metric.DEVICES_REMOVED, source)
         return Result(device, "removed")
@@ -69,6 +72,8 @@ def act_on(work: WorkItem, outcome: Outcome) -> Result:
         return _park(done, f"waited longer than {max_age} s (MAX_WORK_AGE_SECONDS): {outcome.reason}")
     schedule(done, wait)
     count(_wait_metric(outcome), source)
+    if work.event.reading is not None:
+        count(Metric.READINGS_QUEUED, source)
     logger.warning("delivery queued", extra={"device": device, "why": outcome.reason, "wait_s": wait})
     return Result(device, "queued", outcome.reason, retry_in_seconds=wait)
 
@@ -82,8 +87,19 @@ def _wait_metric(outcome: RateLimited | Deferred | Retryable) -> Metric:
 def _park(work: WorkItem, reason: str) -> Result:
     dead_letter(work, reason)
     count(Metric.DEAD_LETTERED, work.event.source)
+    if work.event.reading is not None:
+        count(Metric.READINGS_PARKED, work.event.source)
     logger.error("delivery parked", extra={"device": work.event.device_id, "why": reason})
     return Result(work.event.device_id, "parked", reason)
+
+
+def _forwarded(work: WorkItem, outcome: Integrated) -> int | None:
+    if work.event.reading is None:
+        return None
+    if outcome.forwarded:
+        count(Metric.READINGS_FORWARDED, work.event.source, outcome.forwarded)
+        logger.info("reading forwarded", extra={"observations": outcome.forwarded})
+    return outcome.forwarded
 
 
 def _ids(outcome: Integrated) -> dict[str, Any] | None:

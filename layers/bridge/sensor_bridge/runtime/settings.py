@@ -34,6 +34,7 @@ class Settings:
     max_devices_per_call: int
     api_timeout_seconds: float
     secrets_max_age_seconds: int
+    upload_max_observations: int
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -57,6 +58,8 @@ class Settings:
             max_devices_per_call=int(_env("MAX_DEVICES_PER_CALL") or "10"),
             api_timeout_seconds=float(_env("API_TIMEOUT_SECONDS") or "2"),
             secrets_max_age_seconds=int(_env("SECRETS_MAX_AGE_SECONDS") or "300"),
+            # Observations per upload call (the API documents no maximum); bench/readings.py.
+            upload_max_observations=max(1, int(_env("UPLOAD_MAX_OBSERVATIONS") or "500")),
         )
 
 

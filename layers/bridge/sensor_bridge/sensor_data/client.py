@@ -8,6 +8,7 @@ errors retryable, 401 a token problem (the caller refreshes once), other 4xx par
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -57,6 +58,19 @@ def integrate(
 
     Not sent at all when the limiter does not admit it (Deferred: the retry function's call gets
     a reserved turn, the webhook's is queued to go with others), or the budget has no room."""
+    return with_token(
+        lambda token, timeout: post_integration(request, token, timeout_s=timeout, itwin_id=itwin_id),
+        source,
+        budget,
+        kind,
+    )
+
+
+def with_token(
+    post: Callable[[str, float | None], ApiCall], source: str, budget: Budget | None, kind: Kind
+) -> Outcome:
+    """One API call (`post(token, timeout)`) through the budget, the token and the limiter: on 401
+    the token is refreshed once and the call tried again, then parked. Every call goes here."""
     for refreshed in (False, True):
         timeout = budget.call_timeout() if budget is not None else None
         if budget is not None and timeout is None:
@@ -70,7 +84,7 @@ def integrate(
         refused = _not_admitted(kind)
         if refused is not None:
             return refused
-        call = post_integration(request, token, timeout_s=timeout, itwin_id=itwin_id)
+        call = post(token, timeout)
         count(Metric.API_LATENCY, source, call.latency_ms)
         if not isinstance(call.outcome, TokenRejected):
             _learn(call)
@@ -121,24 +135,30 @@ def post_integration(
             headers={"Authorization": f"Bearer {token}", "Accept": ACCEPT},
             timeout=timeout_s if timeout_s is not None else s.api_timeout_seconds,
         )
-    except httpx.ConnectError as exc:
+    except httpx.HTTPError as exc:
+        return transport_failure(exc, started)
+    return ApiCall(read_answer(answer), answer.status_code, _ms(started), remaining_calls(answer))
+
+
+def remaining_calls(answer: httpx.Response) -> int | None:
+    remaining = answer.headers.get("iTwinPlatform-RateLimit-RemainingCalls", "")
+    return int(remaining) if remaining.isdigit() else None
+
+
+def transport_failure(exc: httpx.HTTPError, started: float) -> ApiCall:
+    """A call that got no readable answer: whether it may have been applied decides `ambiguous`."""
+    if isinstance(exc, httpx.ConnectError):
         # Nothing was sent: safe to retry as it was.
         return ApiCall(Retryable(f"connection failed: {type(exc).__name__}"), None, _ms(started))
-    except httpx.TimeoutException as exc:
+    if isinstance(exc, httpx.TimeoutException):
         ambiguous = not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
         return ApiCall(Retryable(f"timed out: {type(exc).__name__}", ambiguous=ambiguous), None, _ms(started))
-    except httpx.TransportError as exc:
+    if isinstance(exc, httpx.TransportError):
         return ApiCall(
             Retryable(f"connection dropped: {type(exc).__name__}", ambiguous=True), None, _ms(started)
         )
-    except httpx.HTTPError as exc:  # e.g. a body that cannot be decoded: it was sent and answered
-        return ApiCall(
-            Retryable(f"unreadable answer: {type(exc).__name__}", ambiguous=True), None, _ms(started)
-        )
-    remaining = answer.headers.get("iTwinPlatform-RateLimit-RemainingCalls", "")
-    return ApiCall(
-        read_answer(answer), answer.status_code, _ms(started), int(remaining) if remaining.isdigit() else None
-    )
+    # e.g. a body that cannot be decoded: it was sent and answered
+    return ApiCall(Retryable(f"unreadable answer: {type(exc).__name__}", ambiguous=True), None, _ms(started))
 
 
 def read_answer(answer: httpx.Response) -> Outcome | TokenRejected:

@@ -14,6 +14,7 @@ from sensor_bridge.runtime.settings import settings
 from sensor_bridge.store.aws_clients import dynamodb
 from sensor_bridge.store.registry import (
     LEASE_SECONDS,
+    UPLOADS_KEPT,
     DeviceRecord,
     IntegratedDevice,
     LeaseLost,
@@ -63,6 +64,7 @@ def _to_device(source: str, device_id: str, item: Item) -> DeviceRecord:
         appeared_at=_number(item, "appeared_at"),
         reason=_string(item, "reason"),
         claimed_by=_string(item, "claimed_by"),
+        uploaded=frozenset(entry.split(":", 1)[-1] for entry in item.get("uploaded", {}).get("SS", [])),
     )
 
 
@@ -201,6 +203,24 @@ class DynamoDBRegistry:
     ) -> None:
         sets = {"state": {"S": "parked"}, "reason": {"S": reason[:1000]}, **_created_mark(maybe_created)}
         self._finish(source, device_id, claimant, sets)
+
+    def record_uploaded(self, source: str, device_id: str, work_id: str) -> None:
+        # A string set of "<epoch seconds>:<work id>": the time orders them for trimming.
+        entry = f"{int(clock.now()):012d}:{work_id}"
+        answer = _update(
+            Key=_device_key(source, device_id),
+            UpdateExpression="ADD uploaded :entry",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":entry": {"SS": [entry]}},
+            ReturnValues="UPDATED_NEW",
+        )
+        entries = sorted((answer or {}).get("Attributes", {}).get("uploaded", {}).get("SS", []))
+        if len(entries) > UPLOADS_KEPT:
+            _update(
+                Key=_device_key(source, device_id),
+                UpdateExpression="DELETE uploaded :old",
+                ExpressionAttributeValues={":old": {"SS": entries[: len(entries) - UPLOADS_KEPT]}},
+            )
 
     def release_device(
         self, source: str, device_id: str, claimant: str, *, maybe_created: bool | None = None

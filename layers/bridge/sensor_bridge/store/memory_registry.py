@@ -12,6 +12,7 @@ from typing import Any
 from sensor_bridge.runtime import clock
 from sensor_bridge.store.registry import (
     LEASE_SECONDS,
+    UPLOADS_KEPT,
     DeviceRecord,
     IntegratedDevice,
     LeaseLost,
@@ -94,6 +95,15 @@ class InMemoryRegistry:
         self._finish(
             source, device_id, claimant, {"state": "parked", "reason": reason[:1000], **_mark(maybe_created)}
         )
+
+    def record_uploaded(self, source: str, device_id: str, work_id: str) -> None:
+        with self._lock:
+            item = self.devices.get((source, device_id))
+            if item is None:
+                return
+            kept = [w for w in item.get("_uploads", []) if w != work_id][-(UPLOADS_KEPT - 1) :]
+            item["_uploads"] = [*kept, work_id]
+            item["uploaded"] = frozenset(item["_uploads"])
 
     def release_device(
         self, source: str, device_id: str, claimant: str, *, maybe_created: bool | None = None

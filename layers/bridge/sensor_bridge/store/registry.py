@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Protocol
 
+UPLOADS_KEPT = 64  # work ids remembered per device: far more than can be in flight for one device
 LEASE_SECONDS = 120  # longer than any single API call (the retry function's budget is 20 s)
 
 
@@ -37,6 +38,9 @@ class DeviceRecord:
     appeared_at: float | None = None  # when the platform last announced it (created or updated)
     reason: str | None = None
     claimed_by: str | None = None
+    # The latest work items whose readings the API accepted (work ids): a redelivered one is not
+    # uploaded again.
+    uploaded: frozenset[str] = frozenset()
 
     @property
     def integrated(self) -> bool:
@@ -106,6 +110,11 @@ class DeviceRegistry(Protocol):
     def record_parked(
         self, source: str, device_id: str, claimant: str, reason: str, *, maybe_created: bool | None = None
     ) -> None: ...
+
+    def record_uploaded(self, source: str, device_id: str, work_id: str) -> None:
+        """The API accepted this work's reading (no lease needed: it changes no device). Only the
+        latest UPLOADS_KEPT are kept."""
+        ...
 
     def release_device(
         self, source: str, device_id: str, claimant: str, *, maybe_created: bool | None = None

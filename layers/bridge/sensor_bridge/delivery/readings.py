@@ -1,0 +1,119 @@
+"""Forwarding readings: after a round's devices are delivered, the readings they carry become
+observations against the sensor ids the registry keeps, uploaded in shared calls.
+
+A reading is only ever sent for a device the API has (its delivery ended `Integrated`): one for a
+device still waiting keeps waiting with it, on the same work item. Each work item's observations
+go in one call (never split), up to `UPLOAD_MAX_OBSERVATIONS` per call; a 422 on a shared call is
+split, each item sent alone, so only the bad one is parked. An accepted upload is marked in the
+registry by work id, so that the same work delivered again (an SQS redelivery, a batch retried
+after a later failure) does not upload twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sensor_bridge.delivery.context import Delivery
+from sensor_bridge.model.outcomes import Integrated, Outcome, Parked
+from sensor_bridge.model.profiles import select_profile, sensor_ref_id, with_known_facts
+from sensor_bridge.model.readings import iso_timestamp, sensor_values
+from sensor_bridge.model.work import WorkItem
+from sensor_bridge.runtime.observability import Metric, count, logger
+from sensor_bridge.runtime.settings import settings
+
+Observation = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Pending:
+    index: int
+    work: WorkItem
+    observations: list[Observation]
+
+
+def forward_readings(works: Sequence[WorkItem], outcomes: dict[int, Outcome], delivery: Delivery) -> None:
+    """Upload the readings of the delivered works; a failed upload becomes the work's outcome."""
+    pending: list[Pending] = []
+    for index, work in enumerate(works):
+        outcome = outcomes[index]
+        if work.event.reading is None or not isinstance(outcome, Integrated):
+            continue
+        found = observations_of(work, delivery)
+        if isinstance(found, Parked):
+            outcomes[index] = found
+        elif found:
+            pending.append(Pending(index, work, found))
+    for call in upload_calls(pending, settings().upload_max_observations):
+        for item, result in _send(call, delivery):
+            outcomes[item.index] = _settle(item, outcomes[item.index], result, delivery)
+
+
+def observations_of(work: WorkItem, delivery: Delivery) -> list[Observation] | Parked:
+    """The reading as observations of the device's sensors; [] when nothing is left to send."""
+    event, reading = work.event, work.event.reading
+    assert reading is not None
+    record = delivery.registry.get_device(event.source, event.device_id)
+    if record is None or not record.integrated or record.ref_id is None:
+        return Parked("the device is not in the registry after its delivery")
+    if work.work_id in record.uploaded:
+        return []  # this work's reading was accepted before: a redelivery
+    profile = select_profile(delivery.config, with_known_facts(event, record.facts))
+    values, unmapped = sensor_values(profile, event.platform, reading)
+    if unmapped:
+        count(Metric.READING_FIELDS_UNMAPPED, event.source, unmapped)
+    timestamp = iso_timestamp(reading.measured_at if reading.measured_at is not None else work.first_seen)
+    found: list[Observation] = []
+    for sensor in values:
+        sensor_id = record.sensor_ids.get(sensor_ref_id(record.ref_id, sensor.sensor))
+        if sensor_id is None:
+            return Parked(f"no sensor id for sensor {sensor.sensor.key!r} in the registry")
+        found.append({"sensorId": sensor_id, "timestamp": timestamp, "values": sensor.values})
+    return found
+
+
+def upload_calls(pending: list[Pending], max_per_call: int) -> list[list[Pending]]:
+    """Per source, works packed in order into calls of at most `max_per_call` observations."""
+    grouped: list[list[Pending]] = []
+    open_call: dict[str, tuple[list[Pending], int]] = {}
+    for item in pending:
+        source = item.work.event.source
+        call, size = open_call.get(source, ([], 0))
+        if call and size + len(item.observations) > max_per_call:
+            call, size = [], 0
+        if not call:
+            grouped.append(call)
+        call.append(item)
+        open_call[source] = (call, size + len(item.observations))
+    return grouped
+
+
+def _send(call: list[Pending], delivery: Delivery) -> list[tuple[Pending, Outcome]]:
+    result = _upload(call, delivery)
+    if len(call) > 1 and isinstance(result, Parked) and result.status == 422:
+        logger.warning(
+            "shared upload refused: sending each reading alone",
+            extra={"readings": len(call), "why": result.reason},
+        )
+        return [(item, _upload([item], delivery)) for item in call]
+    return [(item, result) for item in call]
+
+
+def _upload(call: list[Pending], delivery: Delivery) -> Outcome:
+    observations = [o for item in call for o in item.observations]
+    logger.info("upload", extra={"observations": len(observations), "readings": len(call)})
+    assert delivery.upload is not None  # deliver_many always sets it
+    return delivery.upload(observations, call[0].work.event.source, budget=delivery.budget)
+
+
+def _settle(item: Pending, delivered: Outcome, result: Outcome, delivery: Delivery) -> Outcome:
+    if not isinstance(result, Integrated):
+        return result  # the device is in; its reading waits (retry) or is parked with the reason
+    event = item.work.event
+    try:
+        delivery.registry.record_uploaded(event.source, event.device_id, item.work.work_id)
+    except Exception:  # the upload stands; only a redelivery of this work could repeat it
+        logger.exception("upload accepted but not marked in the registry")
+    assert isinstance(delivered, Integrated)
+    return replace(delivered, forwarded=len(item.observations))

@@ -1,0 +1,67 @@
+"""The Sensor Data upload call, `POST {base}/data/upload`: readings against the sensor ids the
+integrate answer assigned, with the same token, shared rate limiter and budget as the integrate
+call (kind READINGS: onboarding goes first when the budget is short).
+
+Its answer is read as the integrate call's is (429 rate-limited, 408/5xx/transport errors
+retryable, 401 refreshed once, other 4xx parked), except that success is the documented 202 with
+no body: `Integrated()` here means "the API accepted the observations".
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from sensor_bridge.model.outcomes import Integrated, Outcome
+from sensor_bridge.runtime.budget import Budget
+from sensor_bridge.runtime.http import http_client
+from sensor_bridge.runtime.observability import tracer
+from sensor_bridge.runtime.settings import settings
+from sensor_bridge.sensor_data.client import (
+    ACCEPT,
+    ApiCall,
+    TokenRejected,
+    read_answer,
+    remaining_calls,
+    transport_failure,
+    with_token,
+)
+from sensor_bridge.sensor_data.limiter import READINGS
+
+Observation = dict[str, Any]  # {"sensorId", "timestamp", "values": {metric: number}}
+
+
+@tracer.capture_method(capture_response=False)
+def upload(observations: list[Observation], source: str, *, budget: Budget | None = None) -> Outcome:
+    """POST the observations; Integrated() when the API accepted them (202)."""
+    # READINGS: a quarter of the budget stays for onboarding, and queued onboarding goes first.
+    return with_token(
+        lambda token, timeout: post_upload(observations, token, timeout), source, budget, READINGS
+    )
+
+
+def post_upload(observations: list[Observation], token: str, timeout_s: float | None = None) -> ApiCall:
+    s = settings()
+    started = time.perf_counter()
+    try:
+        answer = http_client().post(
+            f"{s.api_base_url}/data/upload",
+            json={"observations": observations},
+            headers={"Authorization": f"Bearer {token}", "Accept": ACCEPT},
+            timeout=timeout_s if timeout_s is not None else s.api_timeout_seconds,
+        )
+    except httpx.HTTPError as exc:
+        return transport_failure(exc, started)
+    return ApiCall(_read(answer), answer.status_code, _ms(started), remaining_calls(answer))
+
+
+def _read(answer: httpx.Response) -> Outcome | TokenRejected:
+    if 200 <= answer.status_code < 300:
+        return Integrated()  # 202 ACCEPTED, no body
+    return read_answer(answer)
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
