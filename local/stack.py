@@ -41,6 +41,7 @@ from local.lambda_runtime import cold_start
 from local.options import BENTLEY_TOKEN_URL, OptionsError, StackOptions, add_flags, resolve
 from local.poller import RetryPoller
 from local.provision import LOCAL_WEBHOOK_SECRETS, ApiEndpoints, Resources, bridge_environment, provision
+from local.readings_report import Readings, reading_marks, readings_of
 from local.sim_rate_limit import RateLimit, add_rate_limit_arguments
 from local.simulator import SensorDataSimulator
 from local.template_routes import (
@@ -443,8 +444,10 @@ def run(options: StackOptions) -> int:
                 f"\nsimulated time fast-forwarded: {virtual_time.elapsed():.0f} s  retry batches: {batches}"
             )
             print(f"duplicate devices in Sensor Data: {report.duplicates}")
+            print(f"observations uploaded twice: {report.readings.uploaded_twice}")
         print(report.summary_line())
-        return 0 if report.lost == 0 and not report.duplicates else 1
+        clean = report.lost == 0 and not report.duplicates and not report.readings.uploaded_twice
+        return 0 if clean else 1
 
 
 @dataclass
@@ -456,6 +459,7 @@ class Report:
     lost: int
     duplicates: int
     rows: list[dict[str, Any]]
+    readings: Readings = field(default_factory=Readings)
 
     @classmethod
     def build(cls, stack: LocalStack, replayed: list[Replayed]) -> Report:
@@ -487,20 +491,30 @@ class Report:
             else:
                 row["final"] = "LOST"
         values = list(rows.values())
+        assert stack.resources is not None
+        marks = reading_marks(stack.resources.registry_table)
+        for (source, device), row in rows.items():
+            row["readings"] = marks.get((source, device), 0)
+        accepted = [r for item in replayed if 200 <= item.status < 300 for r in item.devices]
+        stored = stack.simulator.state()["observations"] if stack.simulator is not None else None
+        readings = readings_of(accepted, marks, list(parked.values()), stored)
         return cls(
             webhooks=len(replayed),
             integrated=sum(1 for r in values if r["in_sensor_data"]),
             retried=sum(1 for r in values if r["final"] == "integrated after retry"),
             dead_lettered=len(parked),
-            lost=sum(1 for r in values if r["final"].startswith("LOST")),
+            lost=sum(1 for r in values if r["final"].startswith("LOST")) + readings.lost,
             duplicates=sum(1 for r in values if isinstance(r["created"], int) and r["created"] > 1),
             rows=values,
+            readings=readings,
         )
 
     def summary_line(self) -> str:
         return (
             f"summary: webhooks={self.webhooks} integrated={self.integrated} retried={self.retried} "
-            f"dead_lettered={self.dead_lettered} lost={self.lost}"
+            f"dead_lettered={self.dead_lettered} readings={self.readings.accepted} "
+            f"forwarded={self.readings.forwarded} observations={self.readings.observations} "
+            f"readings_parked={self.readings.parked} lost={self.lost}"
         )
 
 
@@ -527,10 +541,13 @@ def print_webhooks(replayed: list[Replayed]) -> None:
 
 
 def print_devices(report: Report) -> None:
-    print(f"\n{'device':<36} {'source':<16} {'created':>7}  final")
+    print(f"\n{'device':<36} {'source':<16} {'created':>7} {'readings':>8}  final")
     for row in report.rows:
         reason = f"  ({row['parked']})" if row["parked"] else ""
-        print(f"{row['device']:<36} {row['source']:<16} {row['created']:>7}  {row['final']}{reason}")
+        print(
+            f"{row['device']:<36} {row['source']:<16} {row['created']:>7} {row['readings']:>8}  "
+            f"{row['final']}{reason}"
+        )
 
 
 def _downstream(stack: LocalStack) -> tuple[Callable[[str, str], bool], Callable[[str], int | str]]:

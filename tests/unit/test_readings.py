@@ -99,9 +99,9 @@ def test_the_upload_timestamp_is_utc_with_milliseconds() -> None:
 def test_things_stack_uplink_reading_is_the_decoded_payload_at_received_at() -> None:
     event = only(parse("ttn-08-uplink-known-device.json"))
     assert event.reading is not None
-    assert event.reading.fields == {"temperature": 23.2}
-    assert event.reading.measured_at == epoch("2025-11-28T00:01:00")
-    assert event.reading.message_id == "tts:as:up:01J0A404"
+    assert event.reading.fields == {"temperature": 23.4, "humidity": 48.0}
+    assert event.reading.measured_at == epoch("2025-11-28T00:02:00")
+    assert event.reading.message_id == "tts:as:up:01J0A408"
     assert event.event_id is None  # the registry tells a known device; the reading has its own id
 
 

@@ -45,20 +45,23 @@ def forward_readings(works: Sequence[WorkItem], outcomes: dict[int, Outcome], de
             outcomes[index] = found
         elif found:
             pending.append(Pending(index, work, found))
+        elif found is not None:  # nothing this device's profile maps: done without a call
+            _mark_done(work, delivery)
     for call in upload_calls(pending, settings().upload_max_observations):
         for item, result in _send(call, delivery):
             outcomes[item.index] = _settle(item, outcomes[item.index], result, delivery)
 
 
-def observations_of(work: WorkItem, delivery: Delivery) -> list[Observation] | Parked:
-    """The reading as observations of the device's sensors; [] when nothing is left to send."""
+def observations_of(work: WorkItem, delivery: Delivery) -> list[Observation] | Parked | None:
+    """The reading as observations of the device's sensors: [] when the device's profile maps
+    none of its fields, None when this work's reading was uploaded before."""
     event, reading = work.event, work.event.reading
     assert reading is not None
     record = delivery.registry.get_device(event.source, event.device_id)
     if record is None or not record.integrated or record.ref_id is None:
         return Parked("the device is not in the registry after its delivery")
     if work.work_id in record.uploaded:
-        return []  # this work's reading was accepted before: a redelivery
+        return None  # this work's reading was accepted before: a redelivery
     profile = select_profile(delivery.config, with_known_facts(event, record.facts))
     values, unmapped = sensor_values(profile, event.platform, reading)
     if unmapped:
@@ -71,6 +74,14 @@ def observations_of(work: WorkItem, delivery: Delivery) -> list[Observation] | P
             return Parked(f"no sensor id for sensor {sensor.sensor.key!r} in the registry")
         found.append({"sensorId": sensor_id, "timestamp": timestamp, "values": sensor.values})
     return found
+
+
+def _mark_done(work: WorkItem, delivery: Delivery) -> None:
+    event = work.event
+    try:
+        delivery.registry.record_uploaded(event.source, event.device_id, work.work_id)
+    except Exception:  # the upload stands; only a redelivery of this work could repeat it
+        logger.exception("reading done but not marked in the registry")
 
 
 def upload_calls(pending: list[Pending], max_per_call: int) -> list[list[Pending]]:
@@ -110,10 +121,6 @@ def _upload(call: list[Pending], delivery: Delivery) -> Outcome:
 def _settle(item: Pending, delivered: Outcome, result: Outcome, delivery: Delivery) -> Outcome:
     if not isinstance(result, Integrated):
         return result  # the device is in; its reading waits (retry) or is parked with the reason
-    event = item.work.event
-    try:
-        delivery.registry.record_uploaded(event.source, event.device_id, item.work.work_id)
-    except Exception:  # the upload stands; only a redelivery of this work could repeat it
-        logger.exception("upload accepted but not marked in the registry")
+    _mark_done(item.work, delivery)
     assert isinstance(delivered, Integrated)
     return replace(delivered, forwarded=len(item.observations))

@@ -75,7 +75,7 @@ def act_on(work: WorkItem, outcome: Outcome) -> Result:
     if work.event.reading is not None:
         count(Metric.READINGS_QUEUED, source)
     logger.warning("delivery queued", extra={"device": device, "why": outcome.reason, "wait_s": wait})
-    return Result(device, "queued", outcome.reason, retry_in_seconds=wait)
+    return Result(device, "queued", outcome.reason, retry_in_seconds=wait, forwarded=_held(work))
 
 
 def _wait_metric(outcome: RateLimited | Deferred | Retryable) -> Metric:
@@ -90,7 +90,7 @@ def _park(work: WorkItem, reason: str) -> Result:
     if work.event.reading is not None:
         count(Metric.READINGS_PARKED, work.event.source)
     logger.error("delivery parked", extra={"device": work.event.device_id, "why": reason})
-    return Result(work.event.device_id, "parked", reason)
+    return Result(work.event.device_id, "parked", reason, forwarded=_held(work))
 
 
 def _forwarded(work: WorkItem, outcome: Integrated) -> int | None:
@@ -100,6 +100,11 @@ def _forwarded(work: WorkItem, outcome: Integrated) -> int | None:
         count(Metric.READINGS_FORWARDED, work.event.source, outcome.forwarded)
         logger.info("reading forwarded", extra={"observations": outcome.forwarded})
     return outcome.forwarded
+
+
+def _held(work: WorkItem) -> int | None:
+    """0 for a work whose reading waits (queued or parked): the answer says it carried one."""
+    return 0 if work.event.reading is not None else None
 
 
 def _ids(outcome: Integrated) -> dict[str, Any] | None:

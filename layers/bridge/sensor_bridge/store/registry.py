@@ -112,8 +112,8 @@ class DeviceRegistry(Protocol):
     ) -> None: ...
 
     def record_uploaded(self, source: str, device_id: str, work_id: str) -> None:
-        """The API accepted this work's reading (no lease needed: it changes no device). Only the
-        latest UPLOADS_KEPT are kept."""
+        """This work's reading is done: the API accepted it, or the device's profile maps none of
+        it (no lease needed: it changes no device). Only the latest UPLOADS_KEPT are kept."""
         ...
 
     def release_device(
