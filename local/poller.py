@@ -53,12 +53,7 @@ class RetryPoller:
 
     def poll_once(self) -> int:
         """One batch; the number of messages it held."""
-        messages = self._sqs.receive_message(
-            QueueUrl=self.queue_url,
-            MaxNumberOfMessages=self.batch_size,
-            AttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        ).get("Messages", [])
+        messages = self._receive()
         if not messages:
             return 0
         self.stats.batch_log.append((elapsed(), len(messages)))
@@ -73,15 +68,34 @@ class RetryPoller:
             answer = {"batchItemFailures": [{"itemIdentifier": m["MessageId"]} for m in messages]}
         failed = {item["itemIdentifier"] for item in (answer or {}).get("batchItemFailures", [])}
         done = [m for m in messages if m["MessageId"] not in failed]
-        if done:
+        for start in range(0, len(done), 10):  # SQS deletes at most 10 per call
             self._sqs.delete_message_batch(
                 QueueUrl=self.queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                    for i, m in enumerate(done[start : start + 10])
+                ],
             )
         self.stats.batches += 1
         self.stats.messages += len(messages)
         self.stats.failures += len(failed)
         return len(messages)
+
+    def _receive(self) -> list[dict[str, Any]]:
+        """Up to `batch_size` messages: SQS hands out at most 10 per receive, so a larger batch is
+        gathered over several, as the event source mapping does."""
+        messages: list[dict[str, Any]] = []
+        while len(messages) < self.batch_size:
+            got = self._sqs.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=min(10, self.batch_size - len(messages)),
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if not got:
+                break
+            messages.extend(got)
+        return messages
 
     def pending(self) -> int:
         attrs = self._sqs.get_queue_attributes(

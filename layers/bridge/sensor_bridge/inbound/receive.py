@@ -12,13 +12,14 @@ from sensor_bridge.inbound.auth.authenticate import authenticate
 from sensor_bridge.inbound.idempotency import Handler, once_per_event
 from sensor_bridge.model.config import BridgeConfig
 from sensor_bridge.model.device_event import DeviceEvent
+from sensor_bridge.model.outcomes import Integrated
 from sensor_bridge.model.readings import keep_mapped, mapped_paths
 from sensor_bridge.model.replies import HttpReply, RequestError, error_reply
 from sensor_bridge.model.request import WebhookRequest
 from sensor_bridge.model.work import WorkItem
 from sensor_bridge.platforms import platform_for
 from sensor_bridge.platforms.identity import at_the_edge
-from sensor_bridge.retry.queue import NotPersisted
+from sensor_bridge.retry.queue import NotPersisted, schedule
 from sensor_bridge.retry.route import act_on
 from sensor_bridge.runtime.budget import Budget, HasRemainingTime
 from sensor_bridge.runtime.observability import Metric, count, logger
@@ -111,9 +112,14 @@ def _process_event(*, event: dict[str, Any], budget: Budget) -> dict[str, Any]:
     device_event = DeviceEvent.from_json(event)
     logger.append_keys(device=device_event.device_id)
     work = WorkItem(device_event)
-    # Under pressure the limiter does not admit the direct call: the device is queued at once,
-    # to go with others in a shared call.
-    outcome = deliver(work, current_config(), budget=budget, api=integrate_direct)
+    # The device now (under pressure the limiter does not admit the direct call: it is queued at
+    # once, to go with others in a shared call); its reading, if any, goes on the retry queue to be
+    # uploaded with others (one upload call per retry batch: readings outnumber the rate budget).
+    device_only = replace(work, event=replace(device_event, reading=None))
+    outcome = deliver(device_only, current_config(), budget=budget, api=integrate_direct)
+    if isinstance(outcome, Integrated) and device_event.reading is not None:
+        schedule(work, 0)
+        count(Metric.READINGS_QUEUED, device_event.source)
     return act_on(work, outcome).to_json()
 
 
