@@ -85,18 +85,16 @@ def _mark_done(work: WorkItem, delivery: Delivery) -> None:
 
 
 def upload_calls(pending: list[Pending], max_per_call: int) -> list[list[Pending]]:
-    """Per source, works packed in order into calls of at most `max_per_call` observations."""
+    """Works packed in order into calls of at most `max_per_call` observations (sources share a
+    call: an upload names sensors, not nodes)."""
     grouped: list[list[Pending]] = []
-    open_call: dict[str, tuple[list[Pending], int]] = {}
+    size = 0
     for item in pending:
-        source = item.work.event.source
-        call, size = open_call.get(source, ([], 0))
-        if call and size + len(item.observations) > max_per_call:
-            call, size = [], 0
-        if not call:
-            grouped.append(call)
-        call.append(item)
-        open_call[source] = (call, size + len(item.observations))
+        if not grouped or size + len(item.observations) > max_per_call:
+            grouped.append([])
+            size = 0
+        grouped[-1].append(item)
+        size += len(item.observations)
     return grouped
 
 
@@ -113,9 +111,12 @@ def _send(call: list[Pending], delivery: Delivery) -> list[tuple[Pending, Outcom
 
 def _upload(call: list[Pending], delivery: Delivery) -> Outcome:
     observations = [o for item in call for o in item.observations]
+    sources = {item.work.event.source for item in call}
     logger.info("upload", extra={"observations": len(observations), "readings": len(call)})
     assert delivery.upload is not None  # deliver_many always sets it
-    return delivery.upload(observations, call[0].work.event.source, budget=delivery.budget)
+    # Latency per source only when the call is one source's ("" counts it service-wide only).
+    source = next(iter(sources)) if len(sources) == 1 else ""
+    return delivery.upload(observations, source, budget=delivery.budget)
 
 
 def _settle(item: Pending, delivered: Outcome, result: Outcome, delivery: Delivery) -> Outcome:

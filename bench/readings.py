@@ -1,0 +1,151 @@
+"""A fleet's readings on the trial tier: 1,000 devices each reporting every minute for a simulated
+hour (ChirpStack `up` events through the real handlers, the retry function on simulated time,
+the simulator at the trial tier's 500 calls a minute and 5,000 an hour).
+
+Readings arrive evenly over each minute; the retry function runs every 5 s of simulated time, as
+the event source mapping's batching window does. It reports what reached the simulator:
+observations forwarded, API calls per minute against the limit, observations per upload call,
+the delay from measurement (the event's `time`) to upload (p50/p99), lost and uploaded twice.
+
+    python -m bench.readings [--devices 1000] [--minutes 60] [--tier trial] [--name readings]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.common import summary, write
+from local.stack import LocalStack, logs_to
+from local.virtual_time import advance
+from sensor_bridge.runtime import clock
+
+ROOT = Path(__file__).resolve().parent.parent
+HEADERS = {"content-type": "application/json", "x-bridge-token": "local-chirpstack-token"}
+POLL_EVERY_S = 5.0  # template.yaml: MaximumBatchingWindowInSeconds
+
+
+def reading(device: int, minute: int, at: float) -> bytes:
+    """A ChirpStack `up` of a light sensor (its tags select the light-sensor profile)."""
+    when = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
+    body = {
+        "deduplicationId": f"bench-{device:05d}-{minute:03d}",
+        "time": when,
+        "deviceInfo": {
+            "devEui": f"{0xBE00000000000000 + device:016x}",
+            "deviceName": f"bench-{device:05d}",
+            "deviceProfileName": "Bench light",
+            "tags": {"sensor": "light"},
+        },
+        "fCnt": minute,
+        "object": {"lux": round(100 + device % 97 + minute * 0.5, 2), "rssi": -70},
+    }
+    return json.dumps(body).encode()
+
+
+def run_fleet(stack: LocalStack, devices: int, minutes: int) -> Counter[int]:
+    """Post every reading at its simulated time; the retry function polls every POLL_EVERY_S."""
+    assert stack.poller is not None
+    answers: Counter[int] = Counter()
+    start = clock.now()
+    next_poll = start + POLL_EVERY_S
+    for minute in range(minutes):
+        for device in range(devices):
+            at = start + minute * 60 + device * 60 / devices
+            while next_poll <= at:
+                _catch_up(next_poll)
+                stack.poller.poll_once()
+                next_poll += POLL_EVERY_S
+            _catch_up(at)
+            status, _, _ = stack.invoke(
+                "POST",
+                "/webhooks/chirpstack-demo?event=up",
+                headers=HEADERS,
+                body=reading(device, minute, at),
+            )
+            answers[status] += 1
+    stack.drain(step_s=POLL_EVERY_S)
+    return answers
+
+
+def _catch_up(at: float) -> None:
+    """Simulated time to `at` (it never goes back: a slow machine only runs late)."""
+    behind = at - clock.now()
+    if behind > 0:
+        advance(behind)
+
+
+def per_minute(calls: list[dict[str, Any]], start: float) -> list[int]:
+    counts = Counter(int((c["at"] - start) // 60) for c in calls if c.get("status") != 429)
+    return [counts.get(m, 0) for m in range(max(counts, default=-1) + 1)]
+
+
+def measure(devices: int, minutes: int, tier: str) -> dict[str, Any]:
+    with (
+        LocalStack(tier=tier) as stack,
+        logs_to(ROOT / "bench" / "results" / "readings.log"),
+    ):
+        assert stack.simulator is not None
+        start = clock.now()
+        answers = run_fleet(stack, devices, minutes)
+        state = stack.simulator.state()
+        parked = [m for m in stack.queue_messages("dead-letter") if m["event"].get("reading")]
+        limit = stack.simulator.rate_limit
+    observations = state["observations"]
+    keys = [(o["sensorId"], o["timestamp"]) for o in observations]
+    delays = [o["uploadedAt"] - datetime.fromisoformat(o["timestamp"]).timestamp() for o in observations]
+    uploads = [c for c in state["upload_calls"] if c["status"] == 202]
+    calls = [*state["calls"], *state["upload_calls"]]
+    minute_counts = per_minute(calls, start)
+    return {
+        "devices": devices,
+        "minutes": minutes,
+        "tier": tier,
+        "limit_per_minute": limit.per_minute,
+        "limit_per_hour": limit.per_hour,
+        "readings_sent": devices * minutes,
+        "webhook_answers": dict(answers),
+        "observations_forwarded": len(set(keys)),
+        "uploaded_twice": len(keys) - len(set(keys)),
+        "readings_parked": len(parked),
+        "lost": devices * minutes - len(set(keys)) - len(parked),
+        "upload_calls": len(uploads),
+        "integrate_calls": sum(1 for c in state["calls"] if c["status"] == 200),
+        "answered_429": sum(1 for c in calls if c["status"] == 429),
+        "observations_per_upload_call": round(len(observations) / max(1, len(uploads)), 1),
+        "api_calls_per_minute": {
+            "max": max(minute_counts, default=0),
+            "mean": round(sum(minute_counts) / max(1, len(minute_counts)), 1),
+        },
+        "api_calls_total": sum(minute_counts),
+        "delay_measured_to_uploaded_s": summary(delays),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--devices", type=int, default=1000)
+    parser.add_argument("--minutes", type=int, default=60)
+    parser.add_argument("--tier", default="trial")
+    parser.add_argument("--name", default="readings", help="results file: bench/results/<name>.json")
+    args = parser.parse_args()
+    result = measure(args.devices, args.minutes, args.tier)
+    path = write(args.name, result)
+    per_min, delay = result["api_calls_per_minute"], result["delay_measured_to_uploaded_s"]
+    print(
+        f"readings: {args.devices} devices x {args.minutes} min on {args.tier} -> "
+        f"{result['observations_forwarded']} observations forwarded in {result['upload_calls']} upload calls "
+        f"({result['observations_per_upload_call']} per call); API calls/min max {per_min['max']} "
+        f"mean {per_min['mean']} (limit {result['limit_per_minute']}), {result['api_calls_total']} in all "
+        f"(limit {result['limit_per_hour']}/h); delay p50 {delay['p50']} s p99 {delay['p99']} s; "
+        f"lost {result['lost']}, uploaded twice {result['uploaded_twice']}"
+    )
+    print(f"wrote {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
