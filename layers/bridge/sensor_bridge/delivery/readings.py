@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from sensor_bridge.delivery.context import Delivery
-from sensor_bridge.model.outcomes import Integrated, Outcome, Parked
+from sensor_bridge.model.outcomes import Integrated, Outcome, Parked, Removed
 from sensor_bridge.model.profiles import select_profile, sensor_ref_id, with_known_facts
 from sensor_bridge.model.readings import iso_timestamp, sensor_values
 from sensor_bridge.model.work import WorkItem
@@ -38,6 +38,11 @@ def forward_readings(works: Sequence[WorkItem], outcomes: dict[int, Outcome], de
     pending: list[Pending] = []
     for index, work in enumerate(works):
         outcome = outcomes[index]
+        if work.event.reading is not None and isinstance(outcome, Removed):
+            # Superseded: the platform deleted the device after this was measured.
+            logger.warning(
+                "reading dropped with its device's deleted work", extra={"device": work.event.device_id}
+            )
         if work.event.reading is None or not isinstance(outcome, Integrated):
             continue
         found = observations_of(work, delivery)
