@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
+import uuid
 from typing import Any
 
 import pytest
@@ -44,6 +45,11 @@ def tts_event(
         body["end_device_ids"]["device_id"] = device
     if session_key is not None:
         body["join_accept"]["session_key_id"] = session_key
+    if "uplink_message" in body:
+        # Device scenarios: the uplink's reading is left out (test_readings_end_to_end has them),
+        # and every uplink has its own id, as in TTS.
+        body["uplink_message"].pop("decoded_payload", None)
+        body["correlation_ids"] = [f"as:up:{uuid.uuid4().hex}"]
     if model is not None or location is not None:
         uplink = body.setdefault("uplink_message", {})
         body.pop("join_accept", None)

@@ -101,7 +101,7 @@ def test_things_stack_uplink_reading_is_the_decoded_payload_at_received_at() -> 
     assert event.reading is not None
     assert event.reading.fields == {"temperature": 23.4, "humidity": 48.0}
     assert event.reading.measured_at == epoch("2025-11-28T00:02:00")
-    assert event.reading.message_id == "tts:as:up:01J0A408"
+    assert event.reading.message_id == "tts:bridge-monitoring/env-node-04:as:up:01J0A408"
     assert event.event_id is None  # the registry tells a known device; the reading has its own id
 
 

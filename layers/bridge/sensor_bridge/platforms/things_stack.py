@@ -129,12 +129,13 @@ def _reading(uplink: UplinkMessage, message: TtsMessage) -> Reading | None:
 
 def _uplink_id(message: TtsMessage) -> str | None:
     ids = message.end_device_ids
+    device = f"{ids.application_ids.application_id}/{ids.device_id}"
     for correlation in message.correlation_ids:
         if correlation.startswith("as:up:"):  # the application server's id of this uplink
-            return f"tts:{correlation}"
+            return f"tts:{device}:{correlation}"
     if message.received_at is None:
         return None
-    return f"tts:up:{ids.application_ids.application_id}:{ids.device_id}:{message.received_at}"
+    return f"tts:{device}:up:{message.received_at}"
 
 
 def _user_location(uplink: UplinkMessage | None) -> Location | None:
