@@ -23,6 +23,15 @@ BENCHMARKS = [
     # 1,000 devices for a simulated hour: about 60,000 webhooks, hours on a shared 2-core machine.
     "bench.readings",
 ]
+# The README's join-storm rows: (devices, rate-limit flags). The 10,000-device rows take minutes.
+JOIN_STORMS = [
+    (1000, ["--tier", "trial"]),
+    (10000, ["--tier", "trial"]),
+    (1000, ["--tier", "paid"]),
+    (10000, ["--tier", "paid"]),
+    (1000, ["--rate-limit", "60"]),
+    (1000, ["--rate-limit", "1"]),
+]
 COST_ITEMS = [
     ("api_gateway", "API Gateway HTTP API"),
     ("lambda_requests", "Lambda requests"),
@@ -161,13 +170,42 @@ def cost_table() -> str:
     return "\n".join(rows)
 
 
+def join_storm_table() -> str:
+    rows = [
+        "| devices | limit | time to all in Sensor Data | / coalesced floor | / one-per-call floor "
+        "| API calls | answered 429 | devices per call | parked | lost | duplicates |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for devices, flags in JOIN_STORMS:
+        label = flags[1] if flags[0] == "--tier" else f"{flags[1]}-per-minute"
+        path = RESULTS / f"join_storm_{label}_{devices}.json"
+        if not path.exists():
+            continue
+        r = json.loads(path.read_text())
+        hour = f" + {r['rate_limit_per_hour']}/h" if r["rate_limit_per_hour"] else ""
+        rows.append(
+            f"| {devices:,} | {r['rate_limit_per_minute']}/min{hour} "
+            f"| {r['simulated_seconds_to_deliver_all']} s "
+            f"| {r['ratio_to_coalesced']} ({r['floor_coalesced_s']} s) "
+            f"| {r['ratio_to_one_per_call']} ({r['floor_one_per_call_s']} s) | {r['api_calls']} "
+            f"| {r['share_429']:.1%} | {r['devices_per_call']} | {r['parked']} | {r['lost']} "
+            f"| {r['duplicates']} |"
+        )
+    return "\n".join(rows)
+
+
 def main() -> None:
     for command in BENCHMARKS:
         subprocess.run([sys.executable, "-m", *command.split()], check=True)
+    for devices, flags in JOIN_STORMS:
+        storm = ["-m", "bench.join_storm", "--devices", str(devices), *flags]
+        subprocess.run([sys.executable, *storm], check=True)
     print()
     print(table())
     print()
     print(cost_table())
+    print()
+    print(join_storm_table())
 
 
 if __name__ == "__main__":

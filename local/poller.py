@@ -42,12 +42,15 @@ class RetryPoller:
         batch_size: int = 10,
         client: Any = None,
         real_clock: bool = False,
+        batching_window_s: int = 0,
     ) -> None:
         self.queue_url = queue_url
         self.queue_arn = queue_arn
         self.handler = handler
         self.batch_size = batch_size
         self.real_clock = real_clock
+        # MaximumBatchingWindowInSeconds: wait (simulated) up to this long for a full batch.
+        self.batching_window_s = batching_window_s
         self.stats = PollStats()
         self._sqs: Any = client or boto3.client("sqs")  # the event source mapping's credentials
 
@@ -56,6 +59,12 @@ class RetryPoller:
         messages = self._receive()
         if not messages:
             return 0
+        for _ in range(self.batching_window_s):
+            if len(messages) >= self.batch_size:
+                break
+            advance(1.0)  # the event source mapping waits for more, up to its window
+            self.stats.fast_forwarded_s += 1.0
+            messages += self._receive(self.batch_size - len(messages))
         self.stats.batch_log.append((elapsed(), len(messages)))
         try:
             answer = self.handler(
@@ -68,7 +77,7 @@ class RetryPoller:
             answer = {"batchItemFailures": [{"itemIdentifier": m["MessageId"]} for m in messages]}
         failed = {item["itemIdentifier"] for item in (answer or {}).get("batchItemFailures", [])}
         done = [m for m in messages if m["MessageId"] not in failed]
-        for start in range(0, len(done), 10):  # SQS deletes at most 10 per call
+        for start in range(0, len(done), 10):  # DeleteMessageBatch takes at most 10
             self._sqs.delete_message_batch(
                 QueueUrl=self.queue_url,
                 Entries=[
@@ -81,20 +90,20 @@ class RetryPoller:
         self.stats.failures += len(failed)
         return len(messages)
 
-    def _receive(self) -> list[dict[str, Any]]:
-        """Up to `batch_size` messages: SQS hands out at most 10 per receive, so a larger batch is
-        gathered over several, as the event source mapping does."""
+    def _receive(self, most: int | None = None) -> list[dict[str, Any]]:
+        """Up to `most` (the batch size) messages: ReceiveMessage returns at most 10 at a time."""
+        most = self.batch_size if most is None else most
         messages: list[dict[str, Any]] = []
-        while len(messages) < self.batch_size:
-            got = self._sqs.receive_message(
+        while len(messages) < most:
+            more = self._sqs.receive_message(
                 QueueUrl=self.queue_url,
-                MaxNumberOfMessages=min(10, self.batch_size - len(messages)),
+                MaxNumberOfMessages=min(10, most - len(messages)),
                 AttributeNames=["All"],
                 MessageAttributeNames=["All"],
             ).get("Messages", [])
-            if not got:
+            if not more:
                 break
-            messages.extend(got)
+            messages += more
         return messages
 
     def pending(self) -> int:

@@ -96,6 +96,7 @@ class LocalStack:
         gateway_port: int = 0,
         tier: str | None = None,
         rate_limit_per_hour: int | None = None,
+        frozen_clock: bool = False,
     ) -> None:
         self.options = options or StackOptions()
         given = (tier, rate_limit_per_minute, rate_limit_per_hour) != (None, None, None)
@@ -104,6 +105,9 @@ class LocalStack:
             if given
             else self.options.rate_limit
         )
+        # Benchmarks: simulated time stands still while the functions run (clock.freeze), and the
+        # poller plays the event source's batching window (template.yaml's) on that time.
+        self.frozen_clock = frozen_clock
         self.gateway_port = gateway_port
         self.webhook_secrets = self.options.webhook_secrets() or LOCAL_WEBHOOK_SECRETS
         self._moto: Any = None
@@ -123,6 +127,7 @@ class LocalStack:
 
         if not self.real_clock:
             virtual_time.install()
+            clock.freeze(self.frozen_clock)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log
         port = _free_port()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -177,6 +182,7 @@ class LocalStack:
             import_handler(handler_name, code_uris.get(handler_name)),
             batch_size=int(props.get("BatchSize", 10)),
             real_clock=self.real_clock,
+            batching_window_s=int(props.get("MaximumBatchingWindowInSeconds", 0)) if self.frozen_clock else 0,
         )
         self._routes = [
             (r, import_handler(r.handler, code_uris.get(r.handler))) for r in http_routes(template)
@@ -205,7 +211,12 @@ class LocalStack:
         old = self.poller
         handler = self._as_function(self._consumer, old.handler)
         self.poller = RetryPoller(
-            old.queue_url, old.queue_arn, handler, batch_size=old.batch_size, client=client
+            old.queue_url,
+            old.queue_arn,
+            handler,
+            batch_size=old.batch_size,
+            client=client,
+            batching_window_s=old.batching_window_s,
         )
 
     def _as_function(self, function: str, handler: Handler) -> Handler:
@@ -247,6 +258,7 @@ class LocalStack:
             else:
                 os.environ[name] = value
         clock.reset()
+        clock.freeze(False)
 
     def __enter__(self) -> LocalStack:
         return self.start()

@@ -26,7 +26,7 @@ def install() -> None:
     real_unix_time: Callable[..., float] = sqs_models.unix_time
 
     def unix_time(dt: object = None) -> float:
-        return real_unix_time(dt) if dt is not None else real_unix_time() + clock.offset()
+        return real_unix_time(dt) if dt is not None else clock.now()
 
     def unix_time_millis(dt: object = None) -> float:
         return unix_time(dt) * 1000.0

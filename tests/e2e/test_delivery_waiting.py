@@ -9,6 +9,7 @@ import pytest
 from local.lambda_runtime import cold_start
 from local.stack import LocalStack
 from sensor_bridge.delivery.context import IN_FLIGHT
+from sensor_bridge.runtime import clock
 from sensor_bridge.store.dynamodb_registry import DynamoDBRegistry
 from tests.e2e.test_delivery_scenarios import APP, SOURCE, Ledger, changes, ref, tts_event, with_node
 
@@ -72,13 +73,19 @@ def test_work_that_waits_longer_than_its_maximum_age_is_parked_with_that_reason(
     ledger.check()
 
 
+def limit_to(stack: LocalStack, ledger: Ledger, monkeypatch: pytest.MonkeyPatch, per_minute: int) -> None:
+    """The node exists; then the API and the bridge's limiter allow `per_minute` calls a minute."""
+    assert stack.simulator is not None
+    with_node(ledger)
+    stack.simulator.configure(rate_limit_per_minute=per_minute)
+    monkeypatch.setenv("API_RATE_LIMIT_PER_MINUTE", str(per_minute))
+    cold_start()
+
+
 def test_a_backlog_at_one_call_a_minute_is_delivered_without_a_429_or_a_parked_device(
     stack: LocalStack, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert stack.simulator is not None
-    with_node(ledger)
-    stack.simulator.configure(rate_limit_per_minute=1)
-    monkeypatch.setenv("API_RATE_LIMIT_PER_MINUTE", "1")
+    limit_to(stack, ledger, monkeypatch, 1)
     monkeypatch.setenv("MAX_ATTEMPTS", "1")  # a single refused call would park
     cold_start()
     answers = [ledger.post(tts_event(device=f"joiner-{i:02d}"))[0] for i in range(25)]
@@ -90,5 +97,40 @@ def test_a_backlog_at_one_call_a_minute_is_delivered_without_a_429_or_a_parked_d
     assert set(answers[1:]) == {202}
     assert [c["status"] for c in calls if c["status"] != 200] == []  # no call was refused
     assert len(calls) == 1 + 3  # the first device, then the other 24, ten per call
+    assert stack.queue_messages("dead-letter") == []
+    ledger.check()
+
+
+def test_the_retry_function_spreads_a_backlog_one_call_of_devices_per_turn(
+    stack: LocalStack, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limit_to(stack, ledger, monkeypatch, 6)
+    clock.freeze()  # the 60 webhooks arrive at one instant, however long this machine takes
+    try:
+        spread_backlog(stack, ledger)
+    finally:
+        clock.freeze(False)
+
+
+def spread_backlog(stack: LocalStack, ledger: Ledger) -> None:
+    assert stack.simulator is not None
+    answers = [ledger.post(tts_event(device=f"joiner-{i:02d}"))[0] for i in range(60)]
+    assert answers.count(200) == 3  # while half the budget was left
+
+    stack.advance(1)
+    assert stack.poll_once() == 57  # one batch: 6 calls' worth, the budget has 3 calls now
+
+    turns: dict[int, int] = {}
+    for message in stack.queue_messages("retry"):
+        assert message["attempts"] == 0
+        turns[message["_delay_seconds"]] = turns.get(message["_delay_seconds"], 0) + 1
+    # The 27 devices left go back in calls of up to ten, each at its own turn, 10 s apart (6 a
+    # minute), after the turns already promised: not all at once.
+    assert sorted(turns.values()) == [7, 10, 10]
+    assert len(turns) == 3
+    first, second, third = sorted(turns)
+    assert second - first == third - second == 10
+    stack.drain()
+    assert [c["status"] for c in stack.simulator.state()["calls"] if c["status"] != 200] == []
     assert stack.queue_messages("dead-letter") == []
     ledger.check()

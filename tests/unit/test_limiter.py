@@ -138,3 +138,15 @@ def test_instances_with_their_own_memory_spend_one_budget() -> None:
     for t in threads:
         t.join()
     assert sum(counts) == 500
+
+
+def test_available_counts_the_calls_that_fit_now_and_turns_start_after_them() -> None:
+    limiter, clock, _ = make(per_minute=60, per_hour=1000)
+    assert admitted(limiter, tries=57) == 57
+    assert limiter.available() == 3
+    # Three calls go now; the next four take turns one second apart after them.
+    assert limiter.reserve_slots(4, after=3) == [1.0, 2.0, 3.0, 4.0]
+    limiter.learn(refused=True, retry_after_s=10.0, remaining=None)
+    assert limiter.available() == 0
+    clock.at += 10
+    assert limiter.available() == 13  # turns promise calls for later: they take nothing now

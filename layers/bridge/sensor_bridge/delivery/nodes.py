@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import time
+
 from sensor_bridge.delivery.context import Delivery, itwin_for
 from sensor_bridge.model.config import Source
 from sensor_bridge.model.contract import Integration, IntegrationRequest
 from sensor_bridge.model.outcomes import Deferred, Integrated, Outcome, Parked
 from sensor_bridge.runtime.observability import logger
+
+# Waiting for a node another delivery creates: at most two seconds (a node call takes far less).
+NODE_WAIT_POLLS = 20
+NODE_WAIT_POLL_SECONDS = 0.1
 
 
 def node_for(delivery: Delivery, source_name: str, source: Source, claimant: str) -> str | Outcome:
@@ -14,6 +20,19 @@ def node_for(delivery: Delivery, source_name: str, source: Source, claimant: str
     if source_name not in delivery.nodes:
         delivery.nodes[source_name] = _ensure_node(delivery, source_name, source, claimant)
     return delivery.nodes[source_name]
+
+
+def _node_created_elsewhere(delivery: Delivery, source_name: str) -> str | Outcome:
+    """Another delivery is creating the node (the first devices of a source join together): its
+    call takes a fraction of a second, so wait for it briefly rather than queue the device."""
+    for _ in range(NODE_WAIT_POLLS):
+        if delivery.budget is not None and delivery.budget.call_timeout() is None:
+            break
+        time.sleep(NODE_WAIT_POLL_SECONDS)
+        node = delivery.registry.get_node(source_name)
+        if node is not None and node.node_id:
+            return node.node_id
+    return Deferred("the source's node is being created by another delivery")
 
 
 def _ensure_node(delivery: Delivery, source_name: str, source: Source, claimant: str) -> str | Outcome:
@@ -24,7 +43,7 @@ def _ensure_node(delivery: Delivery, source_name: str, source: Source, claimant:
     if node is not None and node.node_id:
         return node.node_id
     if not registry.claim_node(source_name, claimant):
-        return Deferred("the source's node is being created by another delivery")
+        return _node_created_elsewhere(delivery, source_name)
     request = IntegrationRequest(integration=Integration(changeState="new", devices=[]))
     outcome = delivery.api(request, source_name, budget=delivery.budget, itwin_id=itwin_for(source))
     if isinstance(outcome, Integrated) and outcome.response and outcome.response.integration.node:

@@ -1,7 +1,8 @@
 """The retry function's work: a batch of queued WorkItems through the same delivery code as the
-webhook. Items for the same node that are due now are coalesced into shared integrate calls
-(`delivery.deliver_many`); each message still gets its own answer, so a partial batch failure
-leaves only the failed messages on the queue.
+webhook. Of the items due now, what the rate budget lets through (`retry.pace`) is delivered;
+items for the same node are coalesced into shared integrate calls (`delivery.deliver_many`). Each
+message still gets its own answer, so a partial batch failure leaves only the failed messages on
+the queue.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import replace
 
 from sensor_bridge.delivery.deliver import deliver_many
 from sensor_bridge.model.work import WorkItem
+from sensor_bridge.retry.pace import pace
 from sensor_bridge.retry.queue import schedule
 from sensor_bridge.retry.route import Result, act_on
 from sensor_bridge.runtime import clock
@@ -47,6 +49,9 @@ def process_batch(messages: Sequence[tuple[str, str]], context: HasRemainingTime
     if not due:
         return answers
     try:
+        # What the rate budget cannot take now goes back at once, each call's share at its turn.
+        due, later = pace(due)
+        answers.update(later)
         budget = Budget.from_context(context, settings().api_timeout_seconds)
         outcomes = deliver_many([work for _, work in due], current_config(), budget=budget)
     except Exception as exc:  # the registry or the config is out: leave them all for SQS to retry

@@ -9,10 +9,21 @@ from __future__ import annotations
 import time
 
 _offset_seconds = 0.0
+# When frozen: the system time simulated time started from; it then moves only by advance().
+_frozen_at: float | None = None
 
 
 def now() -> float:
-    return time.time() + _offset_seconds
+    base = _frozen_at if _frozen_at is not None else time.time()
+    return base + _offset_seconds
+
+
+def freeze(frozen: bool = True) -> None:
+    """Stop (or resume) following the system clock. Frozen, time moves only by advance(): the
+    time the functions take to run on this machine is not counted (the local stack's
+    benchmarks measure what the API's limits allow, not this machine's speed)."""
+    global _frozen_at
+    _frozen_at = time.time() if frozen else None
 
 
 def advance(seconds: float) -> None:
@@ -26,5 +37,7 @@ def offset() -> float:
 
 
 def reset() -> None:
-    global _offset_seconds
+    global _offset_seconds, _frozen_at
     _offset_seconds = 0.0
+    if _frozen_at is not None:
+        _frozen_at = time.time()

@@ -11,7 +11,9 @@ instances spend one budget and none sends a call the model expects to be refused
 
     limiter().admit(kind, n)  -> Admission   take n calls now, or how long until they would fit
     limiter().peek(kind)      -> float       seconds until one call would fit (no write)
+    limiter().available()     -> int         calls queued work could make now (one read)
     limiter().reserve_slot()  -> float       seconds until a queued call's turn (spreads a backlog)
+    limiter().reserve_slots(count, after=n)  the same for several calls, after n made now
     limiter().learn(...)                      what an answer said about the budget
 
 Kinds: ONBOARDING (queued devices: may spend the whole budget); DIRECT (the webhook's own call:
@@ -41,7 +43,7 @@ HELD_BACK = "held back: the rate budget is spent, the API would refuse the call"
 BUDGET_SHORT = "queued: the rate budget is short, sent with other devices"
 # One bad answer holds calls back for at most this long (the API's longest window is an hour).
 MAX_HOLD_SECONDS = 3600.0
-MAX_RACES = 8  # compare-and-set attempts before a call is treated as not admitted
+MAX_RACES = 25  # compare-and-set attempts before a call is treated as not admitted
 _EPSILON = 1e-6
 
 
@@ -77,6 +79,10 @@ class Bucket:
 
     def after(self, tat: float, now: float, n: int = 1) -> float:
         return max(tat, now) + n * self.interval
+
+    def room(self, tat: float, now: float) -> int:
+        """Calls that fit now."""
+        return max(0, math.floor((self.window - (max(tat, now) - now)) / self.interval + _EPSILON))
 
     def wait(self, tat: float, now: float, n: int, keep: float) -> float:
         allowance = self.window - math.floor(keep * self.capacity) * self.interval
@@ -127,23 +133,43 @@ class Limiter:
     def peek(self, kind: Kind = ONBOARDING) -> float:
         return self._wait(self._known(), self._now(), kind, 1)
 
+    def available(self) -> int:
+        """Calls queued work could make now, read afresh (the retry function, once a batch)."""
+        s, now = self._load(), self._now()
+        if s.blocked_until > now:
+            return 0
+        calls = [self.minute.room(s.minute_tat, now)]
+        if self.hour:
+            calls.append(self.hour.room(s.hour_tat, now))
+        return min(calls)
+
     def reserve_slot(self) -> float:
         """Seconds from now until a queued call's turn, after every call already reserved."""
+        return self.reserve_slots(1)[0]
+
+    def reserve_slots(self, count: int, *, after: int = 0) -> list[float]:
+        """Turns for `count` queued calls (seconds from now, one write), after every call already
+        reserved and the `after` calls the caller makes now."""
         slots: list[float] = []
 
         def reserve(s: BucketState, now: float) -> BucketState:
-            minute = self.minute.after(max(s.queue_minute_tat, s.minute_tat), now)
-            at = max(now, minute - self.minute.window, s.blocked_until)
+            slots.clear()
+            minute = self.minute.after(max(s.queue_minute_tat, s.minute_tat), now, after)
             hour = s.queue_hour_tat
             if self.hour:
-                hour = self.hour.after(max(s.queue_hour_tat, s.hour_tat), now)
-                at = max(at, hour - self.hour.window)
-            slots.append(at - now)
+                hour = self.hour.after(max(s.queue_hour_tat, s.hour_tat), now, after)
+            for _ in range(count):
+                minute += self.minute.interval
+                at = max(now, minute - self.minute.window, s.blocked_until)
+                if self.hour:
+                    hour += self.hour.interval
+                    at = max(at, hour - self.hour.window)
+                slots.append(at - now)
             return replace(s, queue_minute_tat=minute, queue_hour_tat=hour)
 
         if self._update(reserve) is None:
-            return self.peek()
-        return slots[-1]
+            return [self.peek()] * count
+        return slots
 
     def learn(self, *, refused: bool, retry_after_s: float | None, remaining: int | None) -> None:
         """What an answer said: a 429 (`refused`) blocks every call for its Retry-After (an hour at
