@@ -33,16 +33,11 @@ def _third_party_loaded() -> list[str]:
 
 def _webhook(index: int, handler: Any) -> dict[str, Any]:
     from bench.devices import join_accept
-    from local.apigw import LambdaContext, http_api_event
+    from local.apigw import HttpRequest, LambdaContext, http_api_event
 
-    event = http_api_event(
-        "POST",
-        "POST /webhooks/{source}",
-        "/webhooks/ttn-demo",
-        {"source": "ttn-demo"},
-        {"content-type": "application/json", "x-bridge-token": "local-ttn-webhook-token"},
-        body=join_accept(index),
-    )
+    headers = {"content-type": "application/json", "x-bridge-token": "local-ttn-webhook-token"}
+    request = HttpRequest("POST", "/webhooks/ttn-demo", headers, body=join_accept(index))
+    event = http_api_event(request, "POST /webhooks/{source}", {"source": "ttn-demo"})
     context = LambdaContext(function_name="sensor-bridge-webhook")
     wall, cpu = time.perf_counter(), time.process_time()
     answer = handler(event, context)

@@ -14,17 +14,28 @@ ACCOUNT = "123456789012"
 REGION = "eu-west-1"
 
 
-def http_api_event(
-    method: str,
-    route_key: str,
-    path: str,
-    path_parameters: dict[str, str],
-    headers: dict[str, str],
-    query: dict[str, str] | None = None,
-    body: bytes = b"",
-    source_ip: str = "127.0.0.1",
-) -> dict[str, Any]:
-    """An API Gateway HTTP API v2 event as Lambda receives it."""
+@dataclass(frozen=True)
+class HttpRequest:
+    """One HTTP request as a client sent it, before API Gateway turns it into an event."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    query: dict[str, str] | None = None
+    body: bytes = b""
+    source_ip: str = "127.0.0.1"
+
+
+def http_api_event(request: HttpRequest, route_key: str, path_parameters: dict[str, str]) -> dict[str, Any]:
+    """An API Gateway HTTP API v2 event as Lambda receives it, for the route the request matched."""
+    method, path, headers, query, body = (
+        request.method,
+        request.path,
+        request.headers,
+        request.query,
+        request.body,
+    )
+    source_ip = request.source_ip
     now = time.time()
     lowered = {k.lower(): v for k, v in headers.items()}
     text_body = _is_text(lowered.get("content-type", "")) and _is_utf8(body)

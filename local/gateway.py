@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from local.apigw import LambdaContext, http_api_event
+from local.apigw import HttpRequest, LambdaContext, http_api_event
 from local.template_routes import Handler, Route
 
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's own payload limit
@@ -121,9 +121,8 @@ def route_request(
         params = route.match(method, parts.path)
         if params is None:
             continue
-        event = http_api_event(
-            method, route.route_key, parts.path, params, headers, dict(parse_qsl(parts.query)), body
-        )
+        request = HttpRequest(method, parts.path, headers, dict(parse_qsl(parts.query)), body)
+        event = http_api_event(request, route.route_key, params)
         try:
             return _from_lambda_result(handler(event, LambdaContext(route.function)))
         except Exception as exc:
