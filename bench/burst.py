@@ -36,7 +36,6 @@ def main() -> None:
             status, _, _ = stack.invoke("POST", "/webhooks/ttn-demo", headers=headers, body=join_accept(i))
             answered[status] = answered.get(status, 0) + 1
         stack.drain()
-        assert stack.simulator is not None
         state = stack.simulator.state()
         calls = state["calls"]
         refs = {device_ref_id("ttn-demo", f"bridge-monitoring/bench-{i:05d}") for i in range(args.devices)}

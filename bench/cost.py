@@ -64,8 +64,6 @@ class PathRun:
 
     def retried(self, body: bytes) -> None:
         """The API answers the webhook's call 429; the retry function delivers it later."""
-        assert self.stack.simulator is not None
-        assert self.stack.poller is not None
         self.stack.simulator.inject({"status": 429, "retry_after": "2"})
         self.webhook(body)
         poller = self.stack.poller
@@ -129,8 +127,6 @@ def measure_paths(devices: int) -> dict[str, Any]:
     }
     results = {}
     with LocalStack() as stack, logs_to(RESULTS / "cost.log"):
-        assert stack.poller is not None
-        assert stack.simulator is not None
         PathRun(stack).webhook(join_accept(10_000))  # the process's first call: clients, token, node
         for name, (kind, body) in paths.items():
             run, calls = PathRun(stack), len(stack.simulator.state()["calls"])

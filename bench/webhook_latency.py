@@ -39,7 +39,6 @@ def main() -> None:
                 status, _, _ = stack.invoke("POST", "/webhooks/ttn-demo", headers=headers, body=body)
                 sink.append((time.perf_counter() - started) * 1000)
                 statuses[status] = statuses.get(status, 0) + 1
-        assert stack.simulator is not None
         state = stack.simulator.state()
         created = state["created"]
         device_creations = sum(n for ref, n in created.items() if "-" not in ref[3:])

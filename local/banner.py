@@ -69,7 +69,7 @@ def config_lines(stack: LocalStack, gateway_url: str) -> list[str]:
 def api_lines(stack: LocalStack) -> list[str]:
     o = stack.options
     api = stack.api_endpoints()
-    if stack.simulator is None:
+    if not stack.has_simulator:
         who = f"client {o.client_id}" if not o.access_token else "a static access token"
         return [
             f"Sensor Data API: {api.api_base_url}{_origin(stack, 'SENSOR_DATA_API_URL')}; no simulator",
@@ -93,7 +93,7 @@ def operator_environment(stack: LocalStack) -> dict[str, str]:
     the embedded simulator's URL, for its control endpoints)."""
     names = (*AWS_NAMES, *BRIDGE_NAMES)
     found = {name: os.environ[name] for name in names if name in os.environ}
-    simulator = {"SIMULATOR_URL": stack.simulator.url} if stack.simulator is not None else {}
+    simulator = {"SIMULATOR_URL": stack.simulator.url} if stack.has_simulator else {}
     return {**found, **simulator, "PYTHONPATH": "layers/bridge"}
 
 

@@ -111,15 +111,41 @@ class LocalStack:
         self.gateway_port = gateway_port
         self.webhook_secrets = self.options.webhook_secrets() or LOCAL_WEBHOOK_SECRETS
         self._moto: Any = None
-        self.simulator: SensorDataSimulator | None = None
+        self._simulator: SensorDataSimulator | None = None
         self.gateway: Gateway | None = None
         self.resources: Resources | None = None
-        self.poller: RetryPoller | None = None
+        self._poller: RetryPoller | None = None
         self._saved_env: dict[str, str | None] = {}
         # Per function (template logical id), when run_functions_with() gave each its own.
         self._function_envs: dict[str, dict[str, str]] = {}
         self._current_function: str | None = None
         self._function_names: set[str] = set()
+
+    @property
+    def simulator(self) -> SensorDataSimulator:
+        """The embedded Sensor Data simulator, once `start()` has run."""
+        if self._simulator is None:
+            raise RuntimeError("the local stack has no embedded simulator: start() it first")
+        return self._simulator
+
+    @simulator.setter
+    def simulator(self, simulator: SensorDataSimulator | None) -> None:
+        self._simulator = simulator
+
+    @property
+    def has_simulator(self) -> bool:
+        return self._simulator is not None
+
+    @property
+    def poller(self) -> RetryPoller:
+        """The retry queue's event source mapping, once `start()` has run."""
+        if self._poller is None:
+            raise RuntimeError("the local stack has no poller: start() it first")
+        return self._poller
+
+    @poller.setter
+    def poller(self, poller: RetryPoller | None) -> None:
+        self._poller = poller
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> LocalStack:
@@ -153,7 +179,6 @@ class LocalStack:
         if o.api_url is not None:
             api_url, token_url = o.api_url, o.token_url or BENTLEY_TOKEN_URL
         else:
-            assert self.simulator is not None
             api_url, token_url = self.simulator.api_base_url, self.simulator.token_url
         return ApiEndpoints(api_url, token_url, o.itwin_id, str(o.config_file) if o.config_file else None)
 
@@ -162,7 +187,7 @@ class LocalStack:
         self._drop_function_environments()
         endpoint = os.environ["AWS_ENDPOINT_URL"]
         httpx.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
-        if self.simulator is not None:
+        if self.has_simulator:
             self.simulator.reset()
         clock.reset()
         self.resources = provision(
@@ -194,8 +219,6 @@ class LocalStack:
         shared ones around each invocation (one function at a time; a switch is a cold start).
         The poller receives and deletes with the retry function's credentials, as the event
         source mapping uses the function's role. reset() goes back to one shared environment."""
-        assert self.poller is not None
-        assert self.simulator is not None
         assert self.resources is not None
         shared = bridge_environment(self.resources, self.api_endpoints())
         self._function_envs = environments
@@ -248,8 +271,8 @@ class LocalStack:
     def stop(self) -> None:
         if self.gateway is not None:
             self.gateway.stop()
-        if self.simulator is not None:
-            self.simulator.stop()
+        if self._simulator is not None:
+            self._simulator.stop()
         if self._moto is not None:
             self._moto.stop()
         for name, value in self._saved_env.items():
@@ -286,13 +309,11 @@ class LocalStack:
         return status, answer_headers, decode_json(payload)
 
     def drain(self, **kwargs: Any) -> None:
-        assert self.poller is not None
         self.poller.drain(**kwargs)
 
     def deliver_due(self) -> None:
         """What the event source mapping would have delivered by now: on simulated time, fast-
         forwarding up to an hour while every message waits; on the real clock, what is due."""
-        assert self.poller is not None
         if self.real_clock:
             self.poller.deliver_ready()
         else:
@@ -327,12 +348,10 @@ class LocalStack:
 
     def poll_once(self) -> int:
         """One retry batch, as the event source mapping would receive it; its size."""
-        assert self.poller is not None
         return self.poller.poll_once()
 
     def run_for(self, simulated_s: float) -> None:
         """Run the retry function for `simulated_s` of simulated time, drained or not."""
-        assert self.poller is not None
         self.poller.run_for(simulated_s)
 
     def post_event(self, event: dict[str, Any]) -> tuple[int, Any]:
@@ -425,7 +444,7 @@ def run(options: StackOptions) -> int:
     with LocalStack(options) as stack:
         gateway = stack.start_gateway()
         moto_url = os.environ["AWS_ENDPOINT_URL"]
-        if stack.simulator is not None:
+        if stack.has_simulator:
             print(f"local stack: gateway {gateway.url}  simulator {stack.simulator.url}  moto {moto_url}")
             print(f"Sensor Data rate limit: {stack.rate_limit.describe()}")
         else:
@@ -565,7 +584,7 @@ def print_devices(report: Report) -> None:
 def _downstream(stack: LocalStack) -> tuple[Callable[[str, str], bool], Callable[[str], int | str]]:
     """Whether Sensor Data holds a device, and how often it was created: the simulator's state,
     or, for an API of yours, the registry's view (creations unknown: "-")."""
-    if stack.simulator is None:
+    if not stack.has_simulator:
 
         def registered(source: str, device: str) -> bool:
             record = registry.default_registry().get_device(source, device)

@@ -25,18 +25,17 @@ from sensor_bridge.model.config import DEFAULT_CONFIG_FILE
 from sensor_bridge.model.profiles import device_ref_id
 from sensor_bridge.store.dynamodb_registry import DynamoDBRegistry
 from tests.conftest import load_event
-from tests.e2e.test_delivery_scenarios import (
+from tests.scenario import (
     APP,
     SOURCE,
     Ledger,
     changes,
     device_calls,
     ref,
+    registry,
     tts_event,
     with_node,
 )
-
-registry = DynamoDBRegistry()  # the registry the functions use, on the stack's moto
 
 AWS_SOURCE = "aws-iot-demo"
 AZURE_SOURCE = "azure-demo"
@@ -44,13 +43,7 @@ AZURE_SECOND = "azure-second-hub"
 AZURE_SECOND_CODE = "local-azure-second-code"
 
 
-@pytest.fixture
-def ledger(stack: LocalStack) -> Ledger:
-    return Ledger(stack)
-
-
 def live_devices(stack: LocalStack, ref_id: str) -> list[dict[str, Any]]:
-    assert stack.simulator is not None
     return [d for d in stack.simulator.state()["devices"] if d["refId"] == ref_id and not d["removed"]]
 
 
@@ -79,7 +72,6 @@ def test_new_applied_then_unanswered_is_probed_by_update_and_created_exactly_onc
     stack: LocalStack, ledger: Ledger, fault: dict[str, Any], first_status: int
 ) -> None:
     with_node(ledger)
-    assert stack.simulator is not None
     stack.simulator.inject(fault)
 
     status, body = ledger.post(tts_event())
@@ -111,7 +103,6 @@ def test_crash_after_the_apis_200_then_a_resent_join_creates_no_second_device(
     stack: LocalStack, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with_node(ledger)
-    assert stack.simulator is not None
     real_record = DynamoDBRegistry.record_integrated
     crashes: list[str] = []
 
@@ -163,7 +154,6 @@ def rejoin_of(uplink_event: str) -> dict[str, Any]:
 def test_join_after_an_uplink_with_a_model_changes_nothing_and_keeps_sensors_and_location(
     stack: LocalStack, ledger: Ledger
 ) -> None:
-    assert stack.simulator is not None
     status, first = ledger.post(tts_event("ttn-06-uplink-new-device.json"))
     assert status == 200
     assert first["results"][0]["status"] == "integrated"
@@ -197,7 +187,6 @@ def test_join_after_an_uplink_with_a_model_changes_nothing_and_keeps_sensors_and
 def test_deletion_after_a_new_applied_then_answered_502_removes_the_device_downstream(
     stack: LocalStack,
 ) -> None:
-    assert stack.simulator is not None
     stack.post_event(load_event("aws-iot-04-second-thing-created.json"))  # the node exists
     thing_ref = device_ref_id(
         AWS_SOURCE, json.loads(load_event("aws-iot-02-thing-created.json")["body"])["thingName"]
@@ -267,7 +256,6 @@ def post_azure(stack: LocalStack, source: str, code: str, event_name: str) -> tu
 def test_same_event_grid_event_id_on_two_sources_is_processed_for_each_source(
     stack: LocalStack, two_azure_sources: str
 ) -> None:
-    assert stack.simulator is not None
     body = json.loads(load_event("azure-02-device-created.json")["body"])[0]
     device_id = f"{body['data']['hubName']}/{body['data']['deviceId']}"
 

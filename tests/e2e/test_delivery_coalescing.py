@@ -14,19 +14,17 @@ from local.lambda_runtime import cold_start
 from local.stack import LocalStack
 from sensor_bridge.model.config import DEFAULT_CONFIG_FILE
 from sensor_bridge.sensor_data.limiter import BUDGET_SHORT
-from sensor_bridge.store.dynamodb_registry import DynamoDBRegistry
-from tests.e2e.test_delivery_scenarios import (
+from tests.scenario import (
     APP,
     SOURCE,
     Ledger,
     changes,
     device_calls,
     ref,
+    registry,
     tts_event,
     with_node,
 )
-
-registry = DynamoDBRegistry()  # the registry the functions use, on the stack's moto
 
 DEVICES = ["strain-gauge-01", "strain-gauge-02", "tilt-meter-03"]
 # The integration ids the shipped configuration uses: the simulator's catalogue in the 422 test.
@@ -42,15 +40,9 @@ KNOWN_INTEGRATION_IDS = [
 ]
 
 
-@pytest.fixture
-def ledger(stack: LocalStack) -> Ledger:
-    return Ledger(stack)
-
-
 def queue_together(stack: LocalStack, ledger: Ledger, events: list[dict[str, Any]]) -> None:
     """The first event meets a 429; the rest are held back while its Retry-After runs (no call);
     then time passes until all are due."""
-    assert stack.simulator is not None
     stack.simulator.inject({"status": 429, "retry_after": "60", "count": 1})
     calls_before = len(stack.simulator.state()["calls"])
     details = []
@@ -79,7 +71,6 @@ def test_devices_queued_for_one_node_are_integrated_in_one_call_each_with_its_ow
     assert sorted(d["refId"] for d in call["body"]["integration"]["devices"]) == sorted(
         ref(d) for d in DEVICES
     )
-    assert stack.simulator is not None
     state = stack.simulator.state()
     by_ref = {d["refId"]: d for d in state["devices"]}
     for name in DEVICES:
@@ -90,7 +81,6 @@ def test_devices_queued_for_one_node_are_integrated_in_one_call_each_with_its_ow
         # Matched by NAME, not by position: each device got the ids the API gave it.
         assert record.api_device_id == by_ref[ref(name)]["id"]
         assert set(record.sensor_ids.values()) == {s["id"] for s in by_ref[ref(name)]["sensors"]}
-    assert stack.poller is not None
     assert stack.poller.stats.batch_log[-1][1] == 3
     ledger.check()
 
@@ -109,7 +99,6 @@ def test_same_device_twice_in_one_batch_is_created_once(stack: LocalStack, ledge
 
     # The first join met the 429; the rejoin was held back without a call; then one `new`.
     assert changes(stack, "strain-gauge-01") == ["new:429", "new:200"]
-    assert stack.simulator is not None
     assert stack.simulator.state()["created"][ref("strain-gauge-01")] == 1
     ledger.check()
 
@@ -136,7 +125,6 @@ def test_422_inside_a_coalesced_call_parks_only_the_bad_device(
 ) -> None:
     monkeypatch.setenv("BRIDGE_CONFIG_FILE", str(broken_profile_config(tmp_path)))
     cold_start()
-    assert stack.simulator is not None
     stack.simulator.set_catalogue(KNOWN_INTEGRATION_IDS)
     with_node(ledger)
     events = [
@@ -156,7 +144,6 @@ def test_422_inside_a_coalesced_call_parks_only_the_bad_device(
     assert changes(stack, "strain-gauge-01") == ["new:429", "new:422", "new:200"]
     assert changes(stack, "tilt-meter-03") == ["new:422", "new:200"]
     assert changes(stack, bad) == ["new:422", "new:422"]
-    assert stack.simulator is not None
     state = stack.simulator.state()
     assert {name: state["created"].get(ref(name), 0) for name in [*good, bad]} == {
         "strain-gauge-01": 1,
@@ -189,9 +176,7 @@ def test_a_bad_message_fails_alone_and_the_rest_of_the_batch_is_delivered(
 
     assert stack.poll_once() == 3
 
-    assert stack.poller is not None
     assert stack.poller.stats.failures == 1
-    assert stack.simulator is not None
     created = stack.simulator.state()["created"]
     assert [created.get(ref(d)) for d in devices] == [1, 1]
     remaining = stack.queue_messages("retry")

@@ -18,6 +18,7 @@ from sensor_bridge.model.profiles import device_ref_id
 from sensor_bridge.runtime.budget import BUDGET_SPENT
 from sensor_bridge.sensor_data.limiter import BUDGET_SHORT
 from tests.conftest import load_event
+from tests.scenario import device_calls
 
 AWS_SOURCE = "aws-iot-demo"
 
@@ -27,13 +28,7 @@ def thing_ref(stack: LocalStack, event_name: str) -> str:
     return device_ref_id(AWS_SOURCE, body["thingName"])
 
 
-def device_calls(stack: LocalStack) -> list[dict[str, Any]]:
-    assert stack.simulator is not None
-    return [c for c in stack.simulator.state()["calls"] if c["body"]["integration"].get("devices")]
-
-
 def test_device_deleted_while_its_creation_waits_on_the_queue_is_never_created(stack: LocalStack) -> None:
-    assert stack.simulator is not None
     # The node exists; the thing's creation then meets a 429 and waits on the retry queue.
     stack.post_event(load_event("aws-iot-04-second-thing-created.json"))
     stack.simulator.inject({"status": 429, "retry_after": "30", "count": 1})
@@ -55,7 +50,6 @@ def test_device_deleted_while_its_creation_waits_on_the_queue_is_never_created(s
 
 
 def test_device_created_again_after_its_deletion_is_created(stack: LocalStack) -> None:
-    assert stack.simulator is not None
     stack.post_event(load_event("aws-iot-02-thing-created.json"))
     stack.post_event(load_event("aws-iot-03-thing-deleted.json"))
     stack.advance(5)
@@ -76,7 +70,6 @@ def test_device_created_again_after_its_deletion_is_created(stack: LocalStack) -
 
 def test_creation_redelivered_after_its_deletion_is_not_created(stack: LocalStack) -> None:
     """Platforms redeliver out of order (Event Grid for up to 24 h): the event's own time decides."""
-    assert stack.simulator is not None
     stack.post_event(load_event("aws-iot-04-second-thing-created.json"))  # the node exists
     # The creation is first refused (the queue is out, or the platform's call timed out) ...
     deleted_status, _ = stack.post_event(load_event("aws-iot-03-thing-deleted.json"))
@@ -92,7 +85,6 @@ def test_creation_redelivered_after_its_deletion_is_not_created(stack: LocalStac
 
 
 def test_one_retry_message_in_two_invocations_at_once_creates_one_device(stack: LocalStack) -> None:
-    assert stack.simulator is not None
     assert stack.resources is not None
     stack.post_event(load_event("ttn-02-join-accept-second-device.json"))  # the node exists
     stack.simulator.inject({"status": 503, "count": 1})
@@ -133,7 +125,6 @@ def test_one_retry_message_in_two_invocations_at_once_creates_one_device(stack: 
 
 
 def test_webhook_with_too_little_time_left_queues_without_calling_the_api(stack: LocalStack) -> None:
-    assert stack.simulator is not None
     stack.post_event(load_event("ttn-02-join-accept-second-device.json"))
     calls_before = len(stack.simulator.state()["calls"])
 
@@ -155,7 +146,6 @@ def test_webhook_with_too_little_time_left_queues_without_calling_the_api(stack:
 
 
 def test_slow_api_call_is_cut_at_the_remaining_budget_not_the_configured_timeout(stack: LocalStack) -> None:
-    assert stack.simulator is not None
     stack.post_event(load_event("ttn-02-join-accept-second-device.json"))
     stack.simulator.inject({"latency_ms": 3000, "count": 1})
     context = LambdaContext("WebhookFunction", timeout_seconds=2.0)
@@ -177,7 +167,6 @@ def test_slow_api_call_is_cut_at_the_remaining_budget_not_the_configured_timeout
 
 
 def test_same_event_arriving_while_the_first_is_in_progress_is_asked_to_resend(stack: LocalStack) -> None:
-    assert stack.simulator is not None
     stack.post_event(load_event("ttn-02-join-accept-second-device.json"))  # the node exists
     stack.simulator.inject({"latency_ms": 600, "count": 1})
     event = load_event("ttn-01-join-accept.json")
@@ -208,7 +197,6 @@ def test_same_event_arriving_while_the_first_is_in_progress_is_asked_to_resend(s
 
 
 def test_while_a_retry_after_runs_no_call_is_sent_and_the_work_waits_for_it(stack: LocalStack) -> None:
-    assert stack.simulator is not None
     stack.post_event(load_event("ttn-02-join-accept-second-device.json"))  # the node exists
     stack.simulator.inject({"status": 429, "retry_after": "30", "count": 1})
     first_status, _ = stack.post_event(load_event("ttn-01-join-accept.json"))

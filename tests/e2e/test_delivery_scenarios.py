@@ -8,10 +8,7 @@ are exactly the devices integrated (each created once) plus the work parked, and
 
 from __future__ import annotations
 
-import copy
-import json
 import threading
-import uuid
 from typing import Any
 
 import pytest
@@ -19,111 +16,7 @@ import pytest
 from local.lambda_runtime import cold_start
 from local.stack import LocalStack
 from sensor_bridge.delivery.context import IN_FLIGHT
-from sensor_bridge.model.profiles import device_ref_id
-from sensor_bridge.store.dynamodb_registry import DynamoDBRegistry
-from tests.conftest import load_event
-
-registry = DynamoDBRegistry()  # the registry the functions use, on the stack's moto
-
-SOURCE = "ttn-demo"
-APP = "bridge-monitoring"
-
-
-# -- arranging -------------------------------------------------------------------------------
-def tts_event(
-    name: str = "ttn-01-join-accept.json",
-    *,
-    device: str | None = None,
-    session_key: str | None = None,
-    model: str | None = None,
-    location: tuple[float, float, float] | None = None,
-) -> dict[str, Any]:
-    """An event from events/, with the device, join session, model or location changed."""
-    event = copy.deepcopy(load_event(name))
-    body = json.loads(event["body"])
-    if device is not None:
-        body["end_device_ids"]["device_id"] = device
-    if session_key is not None:
-        body["join_accept"]["session_key_id"] = session_key
-    if "uplink_message" in body:
-        # Device scenarios: the uplink's reading is left out (test_readings_end_to_end has them),
-        # and every uplink has its own id, as in TTS.
-        body["uplink_message"].pop("decoded_payload", None)
-        body["correlation_ids"] = [f"as:up:{uuid.uuid4().hex}"]
-    if model is not None or location is not None:
-        uplink = body.setdefault("uplink_message", {})
-        body.pop("join_accept", None)
-        if model is not None:
-            brand, _, model_id = model.partition("/")
-            uplink["version_ids"] = {"brand_id": brand, "model_id": model_id}
-        if location is not None:
-            lat, lon, alt = location
-            uplink["locations"] = {"user": {"latitude": lat, "longitude": lon, "altitude": alt}}
-    event["body"] = json.dumps(body)
-    return event
-
-
-def ref(device: str) -> str:
-    return device_ref_id(SOURCE, f"{APP}/{device}")
-
-
-def device_calls(stack: LocalStack) -> list[dict[str, Any]]:
-    """Integrate calls that carried devices (node creations left out)."""
-    assert stack.simulator is not None
-    return [c for c in stack.simulator.state()["calls"] if c["body"]["integration"].get("devices")]
-
-
-def changes(stack: LocalStack, device: str) -> list[str]:
-    """The changeStates sent for one device, in order, with the call's status."""
-    sent = []
-    for call in device_calls(stack):
-        for d in call["body"]["integration"]["devices"]:
-            if d["refId"] == ref(device):
-                sent.append(f"{d['changeState']}:{call['status']}")
-    return sent
-
-
-class Ledger:
-    """What the webhooks promised: every device answered 2xx, and each answer."""
-
-    def __init__(self, stack: LocalStack) -> None:
-        self.stack = stack
-        self.answers: list[tuple[int, Any]] = []
-
-    def post(self, event: dict[str, Any]) -> tuple[int, Any]:
-        status, body = self.stack.post_event(event)
-        self.answers.append((status, body))
-        return status, body
-
-    def check(self) -> None:
-        """2xx answered = integrated (created once) + parked, and nothing else anywhere."""
-        assert self.stack.simulator is not None
-        promised = {
-            r["device"]
-            for status, body in self.answers
-            if 200 <= status < 300
-            for r in body.get("results", [])
-        }
-        state = self.stack.simulator.state()
-        live = {d["refId"] for d in state["devices"] if not d["removed"]}
-        parked = {m["event"]["device_id"] for m in self.stack.queue_messages("dead-letter")}
-        assert self.stack.queue_messages("retry") == []
-        assert all(state["created"][device_id] == 1 for device_id in live)
-        assert not live & {device_ref_id(SOURCE, d) for d in parked}, "integrated and parked"
-        assert {device_ref_id(SOURCE, d) for d in promised} == live | {
-            device_ref_id(SOURCE, d) for d in parked
-        }
-
-
-@pytest.fixture
-def ledger(stack: LocalStack) -> Ledger:
-    return Ledger(stack)
-
-
-def with_node(ledger: Ledger) -> None:
-    """Integrate a first device, so the source's node exists and faults hit device calls."""
-    status, _ = ledger.post(tts_event("ttn-02-join-accept-second-device.json"))
-    assert status == 200
+from tests.scenario import APP, SOURCE, Ledger, changes, device_calls, ref, registry, tts_event, with_node
 
 
 # -- duplicates ------------------------------------------------------------------------------
@@ -136,7 +29,6 @@ def test_same_event_delivered_twice_creates_one_device_and_answers_the_first_ans
     assert first == second
     assert first[0] == 200
     assert first[1]["results"][0]["status"] == "integrated"
-    assert stack.simulator is not None
     assert stack.simulator.state()["created"][ref("strain-gauge-01")] == 1
     assert changes(stack, "strain-gauge-01") == ["new:200"]
     ledger.check()
@@ -149,7 +41,6 @@ def test_device_joining_five_times_creates_one_device_and_calls_once(
 
     assert [status for status, _ in answers] == [200] * 5
     assert [body["results"][0]["status"] for _, body in answers] == ["integrated"] + ["unchanged"] * 4
-    assert stack.simulator is not None
     assert stack.simulator.state()["created"][ref("strain-gauge-01")] == 1
     assert changes(stack, "strain-gauge-01") == ["new:200"]
     ledger.check()
@@ -157,7 +48,6 @@ def test_device_joining_five_times_creates_one_device_and_calls_once(
 
 def test_two_concurrent_first_deliveries_create_one_device(stack: LocalStack, ledger: Ledger) -> None:
     with_node(ledger)
-    assert stack.simulator is not None
     # The first call takes a while, so the second delivery arrives while the first holds the lease.
     stack.simulator.inject({"latency_ms": 400})
     answers: list[tuple[int, Any]] = []
@@ -203,7 +93,6 @@ def test_delivery_meeting_a_held_lease_waits_its_turn_and_creates_one_device(
     registry.release_device(SOURCE, f"{APP}/strain-gauge-01", "other-delivery")
     stack.drain()
 
-    assert stack.simulator is not None
     assert stack.simulator.state()["created"][ref("strain-gauge-01")] == 1
     assert changes(stack, "strain-gauge-01") == ["new:200"]
     ledger.check()
@@ -221,7 +110,6 @@ def test_moved_device_becomes_one_update_with_the_new_location(stack: LocalStack
     update = device_calls(stack)[-1]["body"]["integration"]["devices"][0]
     assert update["props"]["LOCATION"] == {"type": "Point", "coordinates": [4.3, 52.0, 1.0]}
     assert update["sensors"] == []  # the sensors did not change
-    assert stack.simulator is not None
     assert stack.simulator.state()["created"][ref("env-node-04")] == 1
     ledger.check()
 
@@ -245,7 +133,6 @@ def test_renamed_device_becomes_one_update_and_keeps_its_ids(stack: LocalStack, 
     assert changes(stack, "strain-gauge-01") == ["new:200", "update:200"]
     update = device_calls(stack)[-1]["body"]["integration"]["devices"][0]
     assert update["props"]["NAME"] == "Gauge 1 (north)"
-    assert stack.simulator is not None
     state = stack.simulator.state()
     assert state["created"][ref("strain-gauge-01")] == 1
     (device,) = [d for d in state["devices"] if d["refId"] == ref("strain-gauge-01")]
@@ -261,8 +148,6 @@ def test_retry_after_1200_is_delivered_after_1200_simulated_seconds_not_before(
     stack: LocalStack, ledger: Ledger
 ) -> None:
     with_node(ledger)
-    assert stack.simulator is not None
-    assert stack.poller is not None
     stack.simulator.inject({"status": 429, "retry_after": "1200"})
 
     status, body = ledger.post(tts_event())
@@ -301,7 +186,6 @@ def test_unusable_retry_after_falls_back_to_backoff_and_delivers(
     stack: LocalStack, ledger: Ledger, retry_after: str
 ) -> None:
     with_node(ledger)
-    assert stack.simulator is not None
     stack.simulator.inject({"status": 429, "retry_after": retry_after})
 
     status, body = ledger.post(tts_event())
@@ -317,7 +201,6 @@ def test_server_error_then_success_is_delivered_by_the_retry_function(
     stack: LocalStack, ledger: Ledger
 ) -> None:
     with_node(ledger)
-    assert stack.simulator is not None
     stack.simulator.inject({"status": 503, "count": 2})
 
     status, body = ledger.post(tts_event())
@@ -339,7 +222,6 @@ def test_persistent_server_errors_dead_letter_after_the_maximum_attempts_with_th
     from sensor_bridge.runtime.settings import settings
 
     with_node(ledger)
-    assert stack.simulator is not None
     stack.simulator.inject({"status": 502, "count": 1000})
 
     status, _ = ledger.post(tts_event())
@@ -360,7 +242,6 @@ def test_persistent_server_errors_dead_letter_after_the_maximum_attempts_with_th
 
 def test_forbidden_parks_at_once_without_retrying(stack: LocalStack, ledger: Ledger) -> None:
     with_node(ledger)
-    assert stack.simulator is not None
     stack.simulator.inject({"status": 403})
 
     status, body = ledger.post(tts_event())
@@ -377,7 +258,6 @@ def test_forbidden_parks_at_once_without_retrying(stack: LocalStack, ledger: Led
 
 def test_expired_token_is_refreshed_once_and_the_device_integrated(stack: LocalStack, ledger: Ledger) -> None:
     with_node(ledger)
-    assert stack.simulator is not None
     tokens_before = stack.simulator.state()["token_requests"]
     stack.simulator.expire_tokens()
 
@@ -398,7 +278,6 @@ def test_dropped_connection_on_new_probes_by_update_before_creating(
     (The simulator's drop applies nothing; an "applied, then dropped" fault would make the probe's
     update succeed and the device be recorded without a second `new`.)"""
     with_node(ledger)
-    assert stack.simulator is not None
     stack.simulator.inject({"drop": True})
 
     status, body = ledger.post(tts_event())
@@ -420,7 +299,6 @@ def test_queue_outage_during_a_webhook_answers_503_and_the_resend_succeeds(
     stack: LocalStack, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with_node(ledger)
-    assert stack.simulator is not None
     assert stack.resources is not None
     stack.simulator.inject({"status": 503})  # the work must be queued ...
     missing = stack.resources.retry_queue_url.rsplit("/", 1)[0] + "/no-such-queue"

@@ -15,11 +15,8 @@ from local.lambda_runtime import cold_start
 from local.stack import LocalStack
 from sensor_bridge.model.config import DEFAULT_CONFIG_FILE
 from sensor_bridge.model.profiles import device_ref_id
-from sensor_bridge.store.dynamodb_registry import DynamoDBRegistry
 from tests.conftest import load_event
-from tests.e2e.test_delivery_scenarios import changes, ref, tts_event
-
-registry = DynamoDBRegistry()  # the registry the functions use, on the stack's moto
+from tests.scenario import changes, ref, registry, tts_event
 
 AWS_SOURCE = "aws-iot-demo"
 NODE_MODEL = "the-things-products/the-things-node"  # matches the environment-sensor profile
@@ -40,7 +37,6 @@ def aws_event(name: str, **body: Any) -> dict[str, Any]:
 
 def creations(stack: LocalStack, device: str) -> dict[str, int]:
     """How often the device and each of its sensors were created downstream."""
-    assert stack.simulator is not None
     return {k: v for k, v in stack.simulator.state()["created"].items() if k.startswith(ref(device))}
 
 
@@ -52,7 +48,6 @@ def with_device(stack: LocalStack) -> None:
 
 
 def test_update_whose_answer_was_lost_is_not_sent_again_but_probed(stack: LocalStack) -> None:
-    assert stack.simulator is not None
     with_device(stack)
     # An uplink tells the model: the profile changes (generic -> 3 sensors). The API applies the
     # update and answers 502.
@@ -80,7 +75,6 @@ def test_update_whose_answer_was_lost_is_not_sent_again_but_probed(stack: LocalS
 def test_sensor_added_by_a_profile_change_is_created_once_after_a_lost_answer(
     stack: LocalStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert stack.simulator is not None
     with_device(stack)
     config = yaml.safe_load(Path(DEFAULT_CONFIG_FILE).read_text(encoding="utf-8"))
     config["default_profile"]["sensors"].append(
@@ -103,7 +97,6 @@ def test_sensor_added_by_a_profile_change_is_created_once_after_a_lost_answer(
 
 
 def test_probe_refused_for_another_reason_parks_instead_of_creating_again(stack: LocalStack) -> None:
-    assert stack.simulator is not None
     stack.post_event(tts_event("ttn-02-join-accept-second-device.json"))
     stack.simulator.inject({"status": 502, "after_apply": True})
     stack.post_event(tts_event())
@@ -122,7 +115,6 @@ def test_probe_refused_for_another_reason_parks_instead_of_creating_again(stack:
 
 
 def test_deletion_delivered_after_a_later_re_creation_leaves_the_device(stack: LocalStack) -> None:
-    assert stack.simulator is not None
     stack.post_event(load_event("aws-iot-04-second-thing-created.json"))
     stack.post_event(aws_event("aws-iot-02-thing-created.json", timestamp=1764288600000))  # T1
     # Deleted at T2 (that delivery fails and the platform will send it again), created again at T3.
@@ -141,7 +133,6 @@ def test_deletion_delivered_after_a_later_re_creation_leaves_the_device(stack: L
 
 
 def test_absurd_retry_after_falls_back_to_backoff_and_does_not_stop_delivery(stack: LocalStack) -> None:
-    assert stack.simulator is not None
     stack.post_event(tts_event("ttn-02-join-accept-second-device.json"))
     stack.simulator.inject({"status": 429, "retry_after": "100000000", "count": 1})
 

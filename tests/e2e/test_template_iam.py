@@ -43,7 +43,7 @@ from local.template_stack import (
     role_policies,
     translate,
 )
-from tests.e2e.test_delivery_scenarios import ref, tts_event
+from tests.scenario import ref, tts_event
 
 FUNCTIONS = ("WebhookFunction", "RetryFunction")
 # AWS authorizes a batch call by its single-message action.
@@ -115,7 +115,6 @@ def _parameter_arn(response: Any) -> str:
 def _local_resolver(stack: LocalStack, translated: dict[str, Any], parameters: dict[str, str]) -> Resolver:
     """Physical ids: the local stack's queues, tables and secrets stand for the template's."""
     assert stack.resources is not None
-    assert stack.simulator is not None
     r = stack.resources
     secrets = boto3.client("secretsmanager")
     names = {"WebhookFunction": "sensor-bridge-webhook", "RetryFunction": "sensor-bridge-retry-function"}
@@ -280,7 +279,6 @@ def refused_and_integrated(stack: LocalStack) -> None:
 
 
 def queued_then_retried(stack: LocalStack) -> None:
-    assert stack.simulator is not None
     stack.simulator.inject({"status": 429, "retry_after": "1", "count": 2})
     status, queued = stack.post_event(tts_event(device="queued-01"))
     assert (status, queued["results"][0]["status"]) == (202, "queued")
@@ -291,7 +289,6 @@ def queued_then_retried(stack: LocalStack) -> None:
 
 
 def parked_by_either_function(stack: LocalStack) -> None:
-    assert stack.simulator is not None
     warm_webhook_function(stack)
     stack.simulator.inject({"status": 422})
     status, refused = stack.post_event(tts_event(device="refused-01"))
@@ -310,7 +307,6 @@ def parked_by_either_function(stack: LocalStack) -> None:
 def queue_outage(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:
     """SQS fails after IAM allowed the call: the webhook answers 503 and deletes its idempotency
     record, so the platform's resend runs afresh."""
-    assert stack.simulator is not None
     warm_webhook_function(stack)
     stack.simulator.inject({"status": 503})
     with monkeypatch.context() as outage:

@@ -47,7 +47,6 @@ def test_configuration_in_ssm_replaces_the_bundled_file(
     assert body["results"][0]["status"] == "integrated"
     assert bundled_status == 404
     assert bundled["error"]["code"] == "UnknownSource"
-    assert stack.simulator is not None
     assert len([c for c in stack.simulator.state()["calls"] if c["body"]["integration"].get("devices")]) == 1
 
 

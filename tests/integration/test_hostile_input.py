@@ -65,7 +65,6 @@ def with_value(body: Any, where: tuple[str | int, ...], value: Any) -> Any:
 
 
 def calls(stack: LocalStack) -> list[dict[str, Any]]:
-    assert stack.simulator is not None
     result: list[dict[str, Any]] = stack.simulator.state()["calls"]
     return result
 

@@ -36,7 +36,6 @@ def send(
 
 
 def calls(stack: LocalStack) -> list[dict[str, Any]]:
-    assert stack.simulator is not None
     result: list[dict[str, Any]] = stack.simulator.state()["calls"]
     return result
 

@@ -27,7 +27,6 @@ def send(stack: LocalStack, name: str, **changes: Any) -> tuple[int, dict[str, s
 
 
 def calls(stack: LocalStack) -> list[dict[str, Any]]:
-    assert stack.simulator is not None
     result: list[dict[str, Any]] = stack.simulator.state()["calls"]
     return result
 

@@ -25,7 +25,6 @@ def send(stack: LocalStack, name: str, *, headers: dict[str, str] | None = None,
 
 
 def calls(stack: LocalStack) -> list[dict[str, Any]]:
-    assert stack.simulator is not None
     result: list[dict[str, Any]] = stack.simulator.state()["calls"]
     return result
 

@@ -42,7 +42,6 @@ def created() -> dict[str, Any]:
 
 
 def calls(stack: LocalStack) -> list[dict[str, Any]]:
-    assert stack.simulator is not None
     result: list[dict[str, Any]] = stack.simulator.state()["calls"]
     return result
 

@@ -18,7 +18,7 @@ from sensor_bridge.model.work import WorkItem
 from sensor_bridge.retry import redrive
 from sensor_bridge.store.aws_clients import sqs
 from tests.conftest import ROOT
-from tests.e2e.test_delivery_scenarios import APP, Ledger, changes, ref, tts_event, with_node
+from tests.scenario import APP, Ledger, changes, ref, tts_event, with_node
 
 PARKED = ["gauge-a", "gauge-b", "gauge-c"]
 
@@ -27,7 +27,6 @@ def park_three(stack: LocalStack) -> Ledger:
     """Three devices meet a 403 (the service identity lacks its role) and are parked."""
     ledger = Ledger(stack)
     with_node(ledger)
-    assert stack.simulator is not None
     stack.simulator.inject({"status": 403, "count": len(PARKED)})
     for device in PARKED:
         status, body = ledger.post(tts_event(device=device, session_key=f"k-{device}"))
@@ -64,7 +63,6 @@ def test_list_shows_each_parked_device_with_attempts_first_seen_and_reason_witho
 
 def test_move_redrives_parked_work_which_is_then_delivered_once(stack: LocalStack) -> None:
     ledger = park_three(stack)
-    assert stack.simulator is not None
     stack.simulator.clear_faults()  # the operator fixed the role
 
     printed = run("move")
@@ -95,7 +93,6 @@ def test_redriven_work_starts_its_attempts_afresh(stack: LocalStack) -> None:
     """Work that gave up after the maximum attempts gets the maximum again after a redrive."""
     ledger = Ledger(stack)
     with_node(ledger)
-    assert stack.simulator is not None
     assert stack.resources is not None
     worn = WorkItem(DeviceEvent("ttn-demo", "the-things-stack", f"{APP}/gauge-z", name="gauge-z"))
     worn = WorkItem(worn.event, attempts=8, parked_reason="gave up after 8 attempts: 503 ServiceUnavailable")

@@ -40,7 +40,6 @@ def run_traced_webhook(stack: LocalStack) -> tuple[dict[str, Any], list[dict[str
             timeout=120,
             check=True,
         )
-        assert stack.simulator is not None
         # Subsegments are sent as they close: the last one leaves before the process ends.
         daemon.wait_for(lambda: any(e.get("name") == "## lambda_handler" for e in daemon.entities()))
     return json.loads(out.stdout.splitlines()[-1]), daemon.entities()
@@ -53,7 +52,6 @@ def test_a_sampled_invocation_traces_the_api_the_token_and_the_aws_calls(stack: 
     assert {"## lambda_handler", "dynamodb", "secretsmanager"} <= names
     urls = [e["http"]["request"]["url"] for e in entities if e.get("namespace") == "remote"]
     assert any(u.endswith("/integrations/integrate") for u in urls), urls
-    assert stack.simulator is not None
     assert stack.simulator.token_url in urls
     aws = [e for e in entities if e.get("namespace") == "aws"]
     assert {e["aws"]["operation"] for e in aws} >= {"GetSecretValue", "UpdateItem"}
