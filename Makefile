@@ -30,7 +30,11 @@ export PYTHONPATH := layers/bridge:functions/webhook:functions/retry:.
 # The tools check the template here; they have no business calling home.
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: run serve check-config test test-py313 unit lint typecheck template-checks sam-build bench clean
+.PHONY: help run serve check check-config format test test-py313 unit lint typecheck template-checks sam-build bench clean
+
+## help: this list (every target with a `## target:` line)
+help:
+	@grep -E '^## [a-z0-9-]+:' $(MAKEFILE_LIST) | sed -E 's/^## ([a-z0-9-]+): /  \1\t/' | expand -t 20
 
 $(VENV)/.installed: requirements-dev.txt requirements-translator.txt layers/bridge/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -79,31 +83,46 @@ test: lint typecheck template-checks sam-build
 	$(PY) -m pytest
 	$(MAKE) --no-print-directory test-py313
 
+## check: the quick loop while you work: lint, types and the unit tests (no python3.13, no SAM)
+check: lint typecheck unit
+
+## format: ruff fixes what it can and formats everything
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
 ## test-py313: the test suite on python3.13, the Lambda runtime's version
 test-py313: $(VENV313)/.installed
 	$(VENV313)/bin/python -m pytest -q
 
+## unit: the unit tests only (pure logic, fakes at the ports)
 unit: $(VENV)/.installed
 	$(PY) -m pytest tests/unit
 
+## lint: ruff check and ruff format --check
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+## typecheck: mypy --strict
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
+## template-checks: cfn-lint, sam validate --lint and checkov on template.yaml, offline
 template-checks: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(VENV)/bin/cfn-lint template.yaml
 	$(SAM_VENV)/bin/sam validate --lint --template template.yaml --region eu-west-1
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --framework cloudformation --file template.yaml --skip-download
 
+## sam-build: sam build for python3.13 on arm64, as the deployment does
 sam-build: $(SAM_VENV)/.installed
 	@test -n "$(PY313)" || { echo "sam build needs python3.13 on PATH (set PY313=/path/to/python3.13)"; exit 1; }
 	PATH="$(dir $(PY313)):$$PATH" $(SAM_VENV)/bin/sam build --template template.yaml --build-dir .aws-sam/build
 
+## bench: every benchmark under bench/, each writing JSON to bench/results/
 bench: $(VENV)/.installed
 	$(PY) -m bench.run_all
 
+## clean: remove the virtual environments and caches
 clean:
 	rm -rf $(VENV) $(VENV313) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

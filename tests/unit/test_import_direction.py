@@ -81,3 +81,13 @@ def test_a_wrong_way_import_is_caught(tmp_path: Path) -> None:
         "model/work.py: model may not import sensor_bridge.delivery (delivery)",
         "model/work.py: model may not import sensor_bridge.delivery.send (delivery)",
     ]
+
+
+def test_no_module_is_over_300_lines() -> None:
+    """A module past this holds more than one concern: split it by what each part does."""
+    long = {
+        str(p.relative_to(PACKAGE)): n
+        for p in PACKAGE.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > 300
+    }
+    assert long == {}
