@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from functions.webhook import webhook_handler
-from local.apigw import LambdaContext, http_api_event
+from local.apigw import HttpRequest, LambdaContext, http_api_event
 from local.stack import LocalStack, signed_now
 from tests.conftest import event_body, load_event
 
@@ -336,7 +336,8 @@ def test_a_request_no_route_serves_gets_our_error_shape(
 ) -> None:
     # As API Gateway would pass it on from a catch-all route: the handler must not answer in
     # Powertools' own shape.
-    event = http_api_event(method, "$default", path, {}, {"content-type": "application/json"})
+    request = HttpRequest(method, path, {"content-type": "application/json"})
+    event = http_api_event(request, "$default", {})
 
     result = webhook_handler.lambda_handler(event, LambdaContext("WebhookFunction"))  # type: ignore[arg-type]
 
