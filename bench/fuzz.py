@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 
 from bench.common import write
 from bench.hostile import HOSTILE_REQUESTS, OPEN_SOURCE, Attempt
-from local.apigw import LambdaContext, http_api_event
+from local.apigw import HttpRequest, LambdaContext, http_api_event
 from local.gateway import decode_json
 from local.stack import LocalStack, logs_to
 from local.template_routes import import_handler
@@ -88,9 +88,8 @@ def send(stack: LocalStack, attempt: Attempt) -> tuple[int, Any]:
             path = attempt.path + (f"?{query}" if query else "")
             status, _, answer = stack.invoke(attempt.method, path, headers=attempt.headers, body=attempt.body)
             return status, answer
-        event = http_api_event(
-            attempt.method, "$default", attempt.path, {}, attempt.headers, attempt.query, attempt.body
-        )
+        request = HttpRequest(attempt.method, attempt.path, attempt.headers, attempt.query, attempt.body)
+        event = http_api_event(request, "$default", {})
         handler = import_handler("webhook_handler.lambda_handler", "functions/webhook/")
         result = handler(event, LambdaContext("WebhookFunction"))
         return int(result["statusCode"]), decode_json(str(result.get("body") or "").encode())
@@ -100,7 +99,6 @@ def send(stack: LocalStack, attempt: Attempt) -> tuple[int, Any]:
 
 def check(stack: LocalStack, tally: Tally, attempt: Attempt) -> None:
     simulator = stack.simulator
-    assert simulator is not None
     seen = simulator.requests_seen()
     status, answer = send(stack, attempt)
     tally.requests += 1
@@ -164,7 +162,6 @@ def main() -> None:
     os.environ["BRIDGE_CONFIG_FILE"] = str(fuzz_config())
     started = time.perf_counter()
     with LocalStack() as stack, logs_to(ROOT / "bench" / "results" / "fuzz.log"):
-        assert stack.simulator is not None
         stack.simulator.configure(rate_limit_per_minute=None)
         tally = fuzz(stack, args.requests, args.seed)
         devices = len(stack.simulator.state()["devices"])
