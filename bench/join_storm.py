@@ -98,7 +98,6 @@ def measure(stack: LocalStack, limit: RateLimit, devices: int, instances: int) -
     started = clock.now()
     answered = storm(stack, devices, instances)
     stack.drain(step_s=1.0, max_simulated_s=7 * 24 * 3600)
-    assert stack.simulator is not None
     state = stack.simulator.state()
     calls = state["calls"]
     live = {d["refId"] for d in state["devices"] if not d["removed"]}

@@ -49,7 +49,6 @@ def reading(device: int, minute: int, at: float) -> bytes:
 
 def run_fleet(stack: LocalStack, devices: int, minutes: int) -> Counter[int]:
     """Post every reading at its simulated time; the retry function polls every POLL_EVERY_S."""
-    assert stack.poller is not None
     answers: Counter[int] = Counter()
     start = clock.now()
     next_poll = start + POLL_EVERY_S
@@ -89,7 +88,6 @@ def measure(devices: int, minutes: int, tier: str) -> dict[str, Any]:
         LocalStack(tier=tier) as stack,
         logs_to(ROOT / "bench" / "results" / "readings.log"),
     ):
-        assert stack.simulator is not None
         start = clock.now()
         answers = run_fleet(stack, devices, minutes)
         state = stack.simulator.state()

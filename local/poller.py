@@ -33,7 +33,7 @@ class PollStats:
 
 
 class RetryPoller:
-    def __init__(
+    def __init__(  # noqa: PLR0913 -- the event source mapping's own settings, each by keyword
         self,
         queue_url: str,
         queue_arn: str,

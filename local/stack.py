@@ -527,7 +527,7 @@ class Report:
         for (source, device), row in rows.items():
             row["readings"] = marks.get((source, device), 0)
         accepted = [r for item in replayed if 200 <= item.status < 300 for r in item.devices]
-        stored = stack.simulator.state()["observations"] if stack.simulator is not None else None
+        stored = stack.simulator.state()["observations"] if stack.has_simulator else None
         readings = readings_of(accepted, marks, list(parked.values()), stored)
         return cls(
             webhooks=len(replayed),

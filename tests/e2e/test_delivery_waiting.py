@@ -11,15 +11,10 @@ from local.stack import LocalStack
 from sensor_bridge.delivery.context import IN_FLIGHT
 from sensor_bridge.runtime import clock
 from sensor_bridge.store.dynamodb_registry import DynamoDBRegistry
-from tests.e2e.test_delivery_scenarios import APP, SOURCE, Ledger, changes, ref, tts_event, with_node
+from tests.scenario import APP, SOURCE, Ledger, changes, ref, tts_event, with_node
 
 registry = DynamoDBRegistry()
 DEVICE = f"{APP}/strain-gauge-01"
-
-
-@pytest.fixture
-def ledger(stack: LocalStack) -> Ledger:
-    return Ledger(stack)
 
 
 def hold_lease_for(stack: LocalStack, simulated_s: float) -> None:
@@ -50,7 +45,6 @@ def test_waiting_on_a_lease_for_many_wake_ups_consumes_no_attempt(
     (waiting,) = stack.queue_messages("retry")
     assert waiting["attempts"] == 0
     assert stack.queue_messages("dead-letter") == []
-    assert stack.poller is not None
     assert stack.poller.stats.messages > 10 * 2  # far more wake-ups than MAX_ATTEMPTS
     registry.release_device(SOURCE, DEVICE, "other-delivery")
     stack.drain()
@@ -75,7 +69,6 @@ def test_work_that_waits_longer_than_its_maximum_age_is_parked_with_that_reason(
 
 def limit_to(stack: LocalStack, ledger: Ledger, monkeypatch: pytest.MonkeyPatch, per_minute: int) -> None:
     """The node exists; then the API and the bridge's limiter allow `per_minute` calls a minute."""
-    assert stack.simulator is not None
     with_node(ledger)
     stack.simulator.configure(rate_limit_per_minute=per_minute)
     monkeypatch.setenv("API_RATE_LIMIT_PER_MINUTE", str(per_minute))
@@ -113,7 +106,6 @@ def test_the_retry_function_spreads_a_backlog_one_call_of_devices_per_turn(
 
 
 def spread_backlog(stack: LocalStack, ledger: Ledger) -> None:
-    assert stack.simulator is not None
     answers = [ledger.post(tts_event(device=f"joiner-{i:02d}"))[0] for i in range(60)]
     assert answers.count(200) == 3  # while half the budget was left
 

@@ -36,7 +36,6 @@ def post(stack: LocalStack, name: str, body: Any = None) -> tuple[int, Any]:
 
 
 def state(stack: LocalStack) -> dict[str, Any]:
-    assert stack.simulator is not None
     return stack.simulator.state()
 
 
@@ -144,7 +143,6 @@ def test_a_reading_becomes_exactly_the_observations_stored(
 
 
 def test_a_reading_for_a_new_device_waits_with_its_onboarding_and_arrives_after_it(stack: LocalStack) -> None:
-    assert stack.simulator is not None
     stack.simulator.inject({"status": 429, "retry_after": 30, "operation": "integrate"})
 
     status, answer = post(stack, "ttn-06-uplink-new-device.json")
@@ -176,7 +174,6 @@ def test_a_repeated_reading_message_uploads_once(stack: LocalStack) -> None:
 
 
 def test_a_429_on_upload_is_delivered_later_and_the_device_is_not_created_twice(stack: LocalStack) -> None:
-    assert stack.simulator is not None
     stack.simulator.inject({"status": 429, "retry_after": 20, "operation": "upload"})
 
     status, answer = post(stack, "particle-02-json-template.json")
@@ -202,7 +199,6 @@ def test_a_429_on_upload_is_delivered_later_and_the_device_is_not_created_twice(
 
 
 def test_a_redelivered_work_item_does_not_upload_again(stack: LocalStack) -> None:
-    assert stack.simulator is not None
     stack.simulator.inject({"status": 503, "operation": "upload"})
     assert post(stack, "chirpstack-02-up-abp-device.json")[0] == 200
     (message,) = stack.queue_messages("retry")
@@ -220,7 +216,6 @@ def test_a_redelivered_work_item_does_not_upload_again(stack: LocalStack) -> Non
 
 
 def test_a_refused_upload_is_parked_with_the_reason_and_counted(stack: LocalStack) -> None:
-    assert stack.simulator is not None
     stack.simulator.inject({"status": 422, "operation": "upload"})
 
     assert post(stack, "ttn-06-uplink-new-device.json")[0] == 200
