@@ -408,7 +408,7 @@ def signed_now(
     refused as stale; a sample whose source has no secret goes out exactly as recorded."""
     from standardwebhooks.webhooks import Webhook
 
-    from sensor_bridge.model.config import StandardWebhooksAuth
+    from sensor_bridge.model.source_auth import StandardWebhooksAuth
     from sensor_bridge.store.config_source import current_config
 
     if "webhook-signature" not in headers or "webhook-id" not in headers:

@@ -10,9 +10,10 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from sensor_bridge.inbound.auth import authenticate as auth
-from sensor_bridge.model.config import BasicAuth, HeaderAuth, QueryAuth, Source, StandardWebhooksAuth
+from sensor_bridge.model.config import Source
 from sensor_bridge.model.replies import RequestError
 from sensor_bridge.model.request import WebhookRequest
+from sensor_bridge.model.source_auth import BasicAuth, HeaderAuth, QueryAuth, StandardWebhooksAuth
 from sensor_bridge.store.secrets import SecretUnavailable
 
 SECRETS = {

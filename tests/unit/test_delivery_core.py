@@ -13,14 +13,22 @@ import pytest
 from sensor_bridge.delivery import changes as delivery_changes
 from sensor_bridge.delivery.context import IN_FLIGHT
 from sensor_bridge.delivery.deliver import deliver, deliver_many, rounds
-from sensor_bridge.delivery.send import MAX_DEVICES_PER_CALL
 from sensor_bridge.delivery.settle import may_have_applied
 from sensor_bridge.model.config import load_config_file
 from sensor_bridge.model.contract import NAME
 from sensor_bridge.model.device_event import DeviceEvent, Lifecycle, Location
-from sensor_bridge.model.outcomes import Integrated, Outcome, Parked, RateLimited, Removed, Retryable
+from sensor_bridge.model.outcomes import (
+    Deferred,
+    Integrated,
+    Outcome,
+    Parked,
+    RateLimited,
+    Removed,
+    Retryable,
+)
 from sensor_bridge.model.profiles import describe_device
 from sensor_bridge.model.work import WorkItem
+from sensor_bridge.runtime.settings import settings
 from sensor_bridge.store.memory_registry import InMemoryRegistry
 from tests.unit.fake_sensor_data import FakeSensorData
 
@@ -60,9 +68,10 @@ def test_rounds_put_one_device_once_per_round_first_come_first() -> None:
 def test_new_devices_for_one_node_share_calls_of_at_most_the_maximum(
     registry: InMemoryRegistry, api: FakeSensorData
 ) -> None:
-    works = [work(f"gauge-{i:02}") for i in range(MAX_DEVICES_PER_CALL + 3)]
+    most = settings().max_devices_per_call
+    works = [work(f"gauge-{i:02}") for i in range(most + 3)]
     outcomes = run(works, registry, api)
-    assert api.devices_per_call() == [MAX_DEVICES_PER_CALL, 3]
+    assert api.devices_per_call() == [most, 3]
     assert all(isinstance(o, Integrated) and not o.unchanged for o in outcomes)
     # Each device reads its own part of a reversed answer: ids matched by NAME, not by position.
     for w, outcome in zip(works, outcomes, strict=True):
@@ -154,11 +163,11 @@ def test_removing_an_integrated_device_sends_a_remove_alone(
 
 
 # -- leases -------------------------------------------------------------------------------------
-def test_a_device_leased_by_another_delivery_is_retried_without_a_call(
+def test_a_device_leased_by_another_delivery_waits_without_a_call(
     registry: InMemoryRegistry, api: FakeSensorData
 ) -> None:
     assert registry.claim_device(SOURCE, "a", "someone-else", "ref") is not None
-    assert run([work("a")], registry, api) == [Retryable(IN_FLIGHT)]
+    assert run([work("a")], registry, api) == [Deferred(IN_FLIGHT)]  # a wait, not a failed attempt
     assert api.requests == []
 
 

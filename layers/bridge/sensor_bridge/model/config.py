@@ -9,13 +9,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from sensor_bridge.model.config_problems import Invalid, Problem, api_problems, shape_problems
 from sensor_bridge.model.readings import MetricSource
+from sensor_bridge.model.source_auth import (
+    Auth,
+    NoAuth,
+    StandardWebhooksAuth,
+)
+from sensor_bridge.model.source_auth import Strict as _Strict
 
 # The one list of platforms: the name a source's `platform` says -> its module in
 # sensor_bridge/platforms/. Adding a platform is adding that module and one line here.
@@ -46,52 +52,6 @@ class ConfigError(ValueError):
         else:
             message = f"{origin}: {len(problems)} problems\n" + "\n".join(f"  {p}" for p in problems)
         super().__init__(message)
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class NoAuth(_Strict):
-    """No authentication at all: for tests. The source must also say `allow_unauthenticated: true`."""
-
-    type: Literal["none"]
-
-
-class HeaderAuth(_Strict):
-    """A static header whose value must equal the secret (TTS, ChirpStack, Particle, AWS IoT rules)."""
-
-    type: Literal["header"]
-    header: str = "Authorization"
-    secret: str  # name of the value in the webhook secrets
-    prefix: str = ""  # e.g. "Bearer " when the header carries a bearer token
-
-
-class BasicAuth(_Strict):
-    type: Literal["basic"]
-    username: str
-    secret: str  # the password's name in the webhook secrets
-
-
-class QueryAuth(_Strict):
-    """A secret query parameter in the endpoint URL (Azure Event Grid's documented way)."""
-
-    type: Literal["query"]
-    parameter: str = "code"
-    secret: str
-
-
-class StandardWebhooksAuth(_Strict):
-    type: Literal["standard-webhooks"]
-    secret: str  # the signing secret's name in the webhook secrets (value "whsec_...")
-    # The standardwebhooks package rejects timestamps more than 5 minutes off on its own, so a
-    # source may tighten the window but never widen it.
-    tolerance_seconds: int = Field(default=300, gt=0, le=300)
-
-
-Auth = Annotated[
-    NoAuth | HeaderAuth | BasicAuth | QueryAuth | StandardWebhooksAuth, Field(discriminator="type")
-]
 
 
 class FieldMapping(_Strict):

@@ -22,11 +22,12 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from sensor_bridge.model.config import Source
-from sensor_bridge.model.device_event import DeviceEvent, Lifecycle, Location
+from sensor_bridge.model.device_event import DeviceEvent, Lifecycle
 from sensor_bridge.model.readings import flatten
 from sensor_bridge.model.replies import HttpReply, bad_request
 from sensor_bridge.model.request import WebhookRequest
-from sensor_bridge.platforms.base import ParseResult, iso_instant, json_body, location, validate
+from sensor_bridge.platforms.azure_twin import twin_location
+from sensor_bridge.platforms.base import ParseResult, iso_instant, json_body, validate
 from sensor_bridge.platforms.identity import EventId, identifier
 
 VALIDATION = "Microsoft.EventGrid.SubscriptionValidationEvent"
@@ -176,7 +177,7 @@ class AzureEventGrid:
             name=data.deviceId,
             model=twin.modelId or None,
             tags=tags,
-            location=_twin_location(twin),
+            location=twin_location(twin.tags, twin.properties.reported, twin.properties.desired),
             occurred_at=occurred_at,
         )
 
@@ -286,24 +287,6 @@ def _json_body(body: Any) -> Any:
         return json.loads(base64.b64decode(body, validate=True))
     except (ValueError, RecursionError):
         return None
-
-
-def _twin_location(twin: Twin) -> Location | None:
-    """A `location` object in the twin's tags, reported or desired properties (in that order),
-    with `latitude`/`longitude` (or `lat`/`lon`) and optional `altitude`."""
-    for holder in (twin.tags, twin.properties.reported, twin.properties.desired):
-        found = holder.get("location")
-        if not isinstance(found, dict):
-            continue
-        try:
-            return location(
-                found.get("latitude", found.get("lat")),
-                found.get("longitude", found.get("lon")),
-                found.get("altitude", found.get("alt")),
-            )
-        except (TypeError, ValueError):
-            continue  # a twin is free-form: a location we cannot read is left out, not refused
-    return None
 
 
 ADAPTER = AzureEventGrid()

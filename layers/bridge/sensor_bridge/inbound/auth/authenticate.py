@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from sensor_bridge.inbound.auth.shared_secrets import basic_credentials_match, same
 from sensor_bridge.inbound.auth.standard_webhooks import unauthorized, verify_signature
-from sensor_bridge.model.config import BasicAuth, HeaderAuth, NoAuth, QueryAuth, Source, StandardWebhooksAuth
+from sensor_bridge.model.config import Source
 from sensor_bridge.model.replies import RequestError
 from sensor_bridge.model.request import WebhookRequest
 from sensor_bridge.model.secret_strength import WeakSecret, signing_key, strong_shared_secret
+from sensor_bridge.model.source_auth import BasicAuth, HeaderAuth, NoAuth, QueryAuth, StandardWebhooksAuth
 from sensor_bridge.store.secrets import SecretUnavailable, webhook_secret
 
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="sensor-bridge"'}
