@@ -89,7 +89,7 @@ def _receive(request: WebhookRequest, budget: Budget) -> HttpReply:
         return HttpReply(202, {"status": "ignored", "reason": parsed.ignored or "no device event"})
     # Every event is checked before any is acted on: a refusal must not follow half the work.
     events = [_only_mapped(config, at_the_edge(event)) for event in parsed.events]
-    results = [_process()(event=event.to_json(), budget=budget) for event in events]
+    results = [_deliver_once_per_event()(event=event.to_json(), budget=budget) for event in events]
     return _summarise(results)
 
 
@@ -108,7 +108,7 @@ def _only_mapped(config: BridgeConfig, event: DeviceEvent) -> DeviceEvent:
     return replace(event, reading=reading, event_id=event.event_id or reading.message_id)
 
 
-def _process_event(*, event: dict[str, Any], budget: Budget) -> dict[str, Any]:
+def _deliver_event(*, event: dict[str, Any], budget: Budget) -> dict[str, Any]:
     device_event = DeviceEvent.from_json(event)
     logger.append_keys(device=device_event.device_id)
     work = WorkItem(device_event)
@@ -125,12 +125,12 @@ def _process_event(*, event: dict[str, Any], budget: Budget) -> dict[str, Any]:
 
 @on_reset
 def _forget_handler() -> None:
-    _process.cache_clear()
+    _deliver_once_per_event.cache_clear()
 
 
 @cache
-def _process() -> Handler:
-    return once_per_event(_process_event)
+def _deliver_once_per_event() -> Handler:
+    return once_per_event(_deliver_event)
 
 
 def _summarise(results: list[dict[str, Any]]) -> HttpReply:
