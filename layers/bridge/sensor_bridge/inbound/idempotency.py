@@ -16,6 +16,7 @@ from sensor_bridge.runtime.process import on_reset
 from sensor_bridge.runtime.settings import settings
 from sensor_bridge.store.aws_clients import dynamodb
 
+KEY_PREFIX = "sensor-bridge.webhook-event"
 RECORD_TTL_SECONDS = 24 * 3600  # longer than any platform's own redelivery window (Event Grid: 24 h)
 
 IN_PROGRESS = "the same event is being processed by an earlier delivery: send it again shortly"
@@ -53,7 +54,12 @@ def once_per_event(process: Handler) -> Handler:
     from aws_lambda_powertools.utilities.idempotency import idempotent_function
 
     wrapped: Handler = idempotent_function(
-        data_keyword_argument="event", config=_config(), persistence_store=_persistence()
+        data_keyword_argument="event",
+        config=_config(),
+        persistence_store=_persistence(),
+        # Without it the key starts with the function's module and name: renaming either would
+        # make every event seen in the last day new again.
+        key_prefix=KEY_PREFIX,
     )(process)
 
     from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
