@@ -54,6 +54,19 @@ class RetryPoller:
         self.stats = PollStats()
         self._sqs: Any = client or boto3.client("sqs")  # the event source mapping's credentials
 
+    def with_handler(self, handler: Handler, client: Any) -> RetryPoller:
+        """The same event source mapping (queue, batch size, window, clock) invoking another
+        handler with other credentials: what `LocalStack.run_functions_with` switches to."""
+        return RetryPoller(
+            self.queue_url,
+            self.queue_arn,
+            handler,
+            batch_size=self.batch_size,
+            client=client,
+            real_clock=self.real_clock,
+            batching_window_s=self.batching_window_s,
+        )
+
     def poll_once(self) -> int:
         """One batch; the number of messages it held."""
         messages = self._receive()

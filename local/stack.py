@@ -231,16 +231,7 @@ class LocalStack:
             aws_secret_access_key=retry["AWS_SECRET_ACCESS_KEY"],
             aws_session_token=retry.get("AWS_SESSION_TOKEN"),
         )
-        old = self.poller
-        handler = self._as_function(self._consumer, old.handler)
-        self.poller = RetryPoller(
-            old.queue_url,
-            old.queue_arn,
-            handler,
-            batch_size=old.batch_size,
-            client=client,
-            batching_window_s=old.batching_window_s,
-        )
+        self.poller = self.poller.with_handler(self._as_function(self._consumer, self.poller.handler), client)
 
     def _as_function(self, function: str, handler: Handler) -> Handler:
         def invoke(event: dict[str, Any], context: Any) -> Any:
