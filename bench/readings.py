@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,14 +52,20 @@ def reading(device: int, minute: int, at: float) -> bytes:
 def run_fleet(stack: LocalStack, devices: int, minutes: int) -> Counter[int]:
     """Post every reading at its simulated time; the retry function polls every POLL_EVERY_S."""
     answers: Counter[int] = Counter()
+    # The loop plays the batching window itself (a batch every POLL_EVERY_S of the fleet's time):
+    # the poller waiting for a full batch would move the clock while no webhook arrives.
+    stack.poller.batching_window_s = 0
     start = clock.now()
     next_poll = start + POLL_EVERY_S
+    began = time.monotonic()
     for minute in range(minutes):
+        # Progress on stderr: a simulated hour takes long on a shared machine.
+        print(f"minute {minute}: {time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)
         for device in range(devices):
             at = start + minute * 60 + device * 60 / devices
             while next_poll <= at:
                 _catch_up(next_poll)
-                stack.poller.poll_once()
+                stack.poller.deliver_ready()
                 next_poll += POLL_EVERY_S
             _catch_up(at)
             status, _, _ = stack.invoke(
@@ -83,9 +91,22 @@ def per_minute(calls: list[dict[str, Any]], start: float) -> list[int]:
     return [counts.get(m, 0) for m in range(max(counts, default=-1) + 1)]
 
 
+def most_in_any(calls: list[dict[str, Any]], window_s: float) -> int:
+    """The most admitted calls in any `window_s` seconds (a sliding window, not calendar minutes)."""
+    times = sorted(c["at"] for c in calls if c.get("status") != 429)
+    most, first = 0, 0
+    for last, at in enumerate(times):
+        while at - times[first] >= window_s:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
+
+
 def measure(devices: int, minutes: int, tier: str) -> dict[str, Any]:
     with (
-        LocalStack(tier=tier) as stack,
+        # Simulated time stands still while the functions run: the delays are what the bridge and
+        # the tier allow, not how fast this machine posts 1,000 webhooks a minute.
+        LocalStack(tier=tier, frozen_clock=True) as stack,
         logs_to(ROOT / "bench" / "results" / "readings.log"),
     ):
         start = clock.now()
@@ -118,7 +139,11 @@ def measure(devices: int, minutes: int, tier: str) -> dict[str, Any]:
         "api_calls_per_minute": {
             "max": max(minute_counts, default=0),
             "mean": round(sum(minute_counts) / max(1, len(minute_counts)), 1),
+            # The trial bucket admits a minute's calls at once and refills continuously: any 60 s
+            # may hold up to twice the per-minute figure; the hourly cap is a sliding 3,600 s.
+            "max_in_any_60_s": most_in_any(calls, 60.0),
         },
+        "api_calls_max_in_any_3600_s": most_in_any(calls, 3600.0),
         "api_calls_total": sum(minute_counts),
         "delay_measured_to_uploaded_s": summary(delays),
     }
