@@ -30,6 +30,13 @@ class TokenUnavailable(RuntimeError):
         self.retryable = retryable
 
 
+class CredentialsRefused(TokenUnavailable):
+    """IMS answered that the client credentials are wrong (e.g. `invalid_client`)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
+
+
 @dataclass(frozen=True)
 class _Token:
     value: str
@@ -55,44 +62,48 @@ class TokenProvider:
                 self._token = None
 
     def _fetch(self) -> _Token:
-        s = settings()
-        credentials = get_json_secret(s.credentials_secret_id)
-        if credentials.get("access_token"):
-            # A static token: its lifetime is unknown, so keep it until the API rejects it.
-            return _Token(str(credentials["access_token"]), float("inf"))
-        if not credentials.get("client_id") or not credentials.get("client_secret"):
-            raise TokenUnavailable(
-                f"secret {s.credentials_secret_id!r} needs client_id and client_secret (or access_token)",
-                retryable=False,
-            )
-        form = {
-            "grant_type": "client_credentials",
-            "client_id": str(credentials["client_id"]),
-            "client_secret": str(credentials["client_secret"]),
-            "scope": str(credentials.get("scope") or DEFAULT_SCOPE),
-        }
-        started = time.monotonic()
+        secret_id = settings().credentials_secret_id
         try:
-            answer = http_client().post(s.token_url, data=form, timeout=s.api_timeout_seconds)
-        except httpx.HTTPError as exc:
-            raise TokenUnavailable(
-                f"token endpoint unreachable: {type(exc).__name__}", retryable=True
-            ) from None
-        if answer.status_code >= 500 or answer.status_code == 429:
-            raise TokenUnavailable(f"token endpoint answered {answer.status_code}", retryable=True)
-        if answer.status_code != 200:
-            # OAuth2 error codes (invalid_client, invalid_scope) are safe to show; the body is not echoed.
-            code = _oauth_error(answer)
-            raise TokenUnavailable(f"token endpoint refused the credentials: {code}", retryable=False)
-        try:
-            payload = answer.json()
-            value = str(payload["access_token"])
-            lifetime = float(payload.get("expires_in", 3600))
-        except (ValueError, KeyError, TypeError):
-            raise TokenUnavailable(
-                "token endpoint answered without an access_token", retryable=True
-            ) from None
-        return _Token(value, started + lifetime)
+            return _token_for(get_json_secret(secret_id), secret_id)
+        except CredentialsRefused:
+            # The client secret may have been rotated since we cached it: read it afresh, once.
+            return _token_for(get_json_secret(secret_id, force_fetch=True), secret_id)
+
+
+def _token_for(credentials: dict[str, object], secret_id: str) -> _Token:
+    s = settings()
+    if credentials.get("access_token"):
+        # A static token: its lifetime is unknown, so keep it until the API rejects it.
+        return _Token(str(credentials["access_token"]), float("inf"))
+    if not credentials.get("client_id") or not credentials.get("client_secret"):
+        raise TokenUnavailable(
+            f"secret {secret_id!r} needs client_id and client_secret (or access_token)",
+            retryable=False,
+        )
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": str(credentials["client_id"]),
+        "client_secret": str(credentials["client_secret"]),
+        "scope": str(credentials.get("scope") or DEFAULT_SCOPE),
+    }
+    started = time.monotonic()
+    try:
+        answer = http_client().post(s.token_url, data=form, timeout=s.api_timeout_seconds)
+    except httpx.HTTPError as exc:
+        raise TokenUnavailable(f"token endpoint unreachable: {type(exc).__name__}", retryable=True) from None
+    if answer.status_code >= 500 or answer.status_code == 429:
+        raise TokenUnavailable(f"token endpoint answered {answer.status_code}", retryable=True)
+    if answer.status_code != 200:
+        # OAuth2 error codes (invalid_client, invalid_scope) are safe to show; the body is not echoed.
+        code = _oauth_error(answer)
+        raise CredentialsRefused(f"token endpoint refused the credentials: {code}")
+    try:
+        payload = answer.json()
+        value = str(payload["access_token"])
+        lifetime = float(payload.get("expires_in", 3600))
+    except (ValueError, KeyError, TypeError):
+        raise TokenUnavailable("token endpoint answered without an access_token", retryable=True) from None
+    return _Token(value, started + lifetime)
 
 
 def _oauth_error(answer: httpx.Response) -> str:
