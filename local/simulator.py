@@ -474,6 +474,11 @@ class SensorDataSimulator:
                 token.expires_at = 0.0
             return len(self._tokens)
 
+    def rotate_client_secret(self, client_id: str, new_secret: str) -> None:
+        """IMS accepts only ``new_secret`` for the client from now on (a rotation in the portal)."""
+        with self._lock:
+            self._clients[client_id].client_secret = new_secret
+
     def reset(self) -> None:
         """Forget state, calls, faults, tokens and counters; keep the configuration."""
         with self._lock:
