@@ -20,6 +20,7 @@ BENCHMARKS = [
     "bench.burst",
     "bench.simulator_scale",
     "bench.fuzz",
+    "bench.chaos",  # 2,000 webhooks under faults: about 20 minutes here
     # 1,000 devices for a simulated hour: about 60,000 webhooks, hours on a shared 2-core machine.
     "bench.readings",
 ]
@@ -103,6 +104,7 @@ def table() -> str:
         f"| medians of {scale['pairs']} alternating pairs |"
     )
     rows.append(fuzz_row())
+    rows.append(chaos_row())
     rows.append(_readings_row(json.loads((RESULTS / "readings.json").read_text())))
     return "\n".join(rows)
 
@@ -117,6 +119,17 @@ def fuzz_row() -> str:
         f"control/bidi characters at the API {fuzz['unsafe_characters_that_reached_the_simulator']}, "
         f"answers without the error shape {fuzz['answers_without_error_shape']} "
         f"| {accepted} accepted, {fuzz['integrate_calls']} integrate calls checked |"
+    )
+
+
+def chaos_row() -> str:
+    r = json.loads((RESULTS / "chaos.json").read_text())
+    statuses = ", ".join(f"{status} {n}" for status, n in r["answers_by_status"].items())
+    return (
+        f"| chaos: {r['webhooks']} webhooks on all six platforms (seed {r['seed']}), simulator and AWS "
+        f"faults, kills | lost {r['lost']}, duplicates {r['duplicates']} "
+        f"| accepted {r['accepted']}, devices expected {r['devices_expected']}, integrated "
+        f"{r['integrated']}, parked {r['parked']} | {r['sends']} sends: {statuses} |"
     )
 
 
