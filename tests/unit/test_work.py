@@ -59,3 +59,10 @@ def test_a_message_of_another_version_is_refused_not_guessed() -> None:
     body["version"] = 2
     with pytest.raises(ValueError, match="unsupported work item version 2"):
         WorkItem.from_message(json.dumps(body))
+
+
+def test_a_queued_reading_of_a_delivered_device_stays_upload_only_on_the_queue() -> None:
+    work = WorkItem(EVENT, upload_only=True)
+    assert WorkItem.from_message(work.to_message()).upload_only is True
+    assert "upload_only" not in json.loads(WorkItem(EVENT).to_message())  # older messages read alike
+    assert WorkItem.from_message(WorkItem(EVENT).to_message()).upload_only is False

@@ -118,7 +118,7 @@ def _deliver_event(*, event: dict[str, Any], budget: Budget) -> dict[str, Any]:
     device_only = replace(work, event=replace(device_event, reading=None))
     outcome = deliver(device_only, current_config(), budget=budget, api=integrate_direct)
     if isinstance(outcome, Integrated) and device_event.reading is not None:
-        schedule(work, 0)
+        schedule(replace(work, upload_only=True), 0)
         count(Metric.READINGS_QUEUED, device_event.source)
     return act_on(work, outcome).to_json()
 

@@ -24,6 +24,9 @@ class WorkItem:
     parked_reason: str | None = None  # set on the dead-letter queue
     # Since when the work waits (MAX_WORK_AGE_SECONDS counts from it): first_seen, or a redrive.
     waiting_since: float | None = None
+    # The device was delivered when this work was queued: only its reading waits, for an upload
+    # call (the retry function budgets one upload per batch of these, not integrate calls).
+    upload_only: bool = False
     # This copy of the work, as one invocation holds it: not sent with the message, so that a
     # message SQS hands to two invocations at once yields two claimants, and only one gets the lease.
     holder: str = field(default_factory=lambda: uuid.uuid4().hex[:12], compare=False)
@@ -63,6 +66,8 @@ class WorkItem:
         }
         if self.waiting_since is not None:
             body["waiting_since"] = self.waiting_since
+        if self.upload_only:
+            body["upload_only"] = True
         return json.dumps(body, separators=(",", ":"))
 
     @classmethod
@@ -79,4 +84,5 @@ class WorkItem:
             not_before=data.get("not_before"),
             parked_reason=data.get("parked_reason"),
             waiting_since=data.get("waiting_since"),
+            upload_only=bool(data.get("upload_only", False)),
         )

@@ -2,10 +2,16 @@
 function delivers what the rate budget lets through now; the rest goes back on the queue at once,
 without a call or any registry work, one call's worth of devices (same source, up to
 MAX_DEVICES_PER_CALL) at each turn the limiter gives, so it comes back when that call may go.
-No attempt is consumed (the work is Deferred)."""
+No attempt is consumed (the work is Deferred).
+
+Readings of devices already delivered (`WorkItem.upload_only`) need no integrate call: they share
+upload calls (UPLOAD_MAX_OBSERVATIONS each), so they are budgeted as those, after the onboarding
+calls; when the budget has no upload call for them (kind READINGS), they all wait for the same
+turn and come back together, to share a call again."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from sensor_bridge.model.outcomes import Deferred
@@ -13,29 +19,41 @@ from sensor_bridge.model.work import WorkItem
 from sensor_bridge.retry.route import Result, act_on
 from sensor_bridge.runtime.observability import logger
 from sensor_bridge.runtime.settings import settings
-from sensor_bridge.sensor_data.limiter import HELD_BACK, limiter
+from sensor_bridge.sensor_data.limiter import BUDGET_SHORT, HELD_BACK, READINGS, limiter
 
 Due = list[tuple[str, WorkItem]]  # (message id, work)
+Answers = dict[str, Result | Exception]
 
 
-def pace(due: Sequence[tuple[str, WorkItem]]) -> tuple[Due, dict[str, Result | Exception]]:
+def pace(due: Sequence[tuple[str, WorkItem]]) -> tuple[Due, Answers]:
     """What to deliver now, and the answers for what was put back for later."""
-    calls = _calls(due)
+    uploads = [item for item in due if item[1].upload_only]
+    calls = _calls([item for item in due if not item[1].upload_only])
     room = limiter().available()
     now: Due = [item for call in calls[:room] for item in call]
-    later: dict[str, Result | Exception] = {}
+    later: Answers = {}
     turns = limiter().reserve_slots(len(calls) - room, after=room) if len(calls) > room else []
     for call, turn in zip(calls[room:], turns, strict=True):
-        deferred = Deferred(HELD_BACK, turn)
-        for message_id, work in call:
-            try:
-                later[message_id] = act_on(work, deferred)
-            except Exception as exc:  # NotPersisted: SQS keeps this message
-                logger.exception("retry message failed", extra={"message_id": message_id})
-                later[message_id] = exc
+        _put_back(call, Deferred(HELD_BACK, turn), later)
+    if uploads:
+        # After this batch's onboarding calls; peek (no write) is READINGS' turn, a quarter kept.
+        wait = limiter().peek(READINGS)
+        if wait > 0 or room - min(room, len(calls)) < _upload_calls(uploads):
+            _put_back(uploads, Deferred(BUDGET_SHORT, max(wait, limiter().minute.interval)), later)
+        else:
+            now += uploads
     if later:
         logger.info("backlog paced", extra={"now": len(now), "later": len(later), "calls_now": room})
     return now, later
+
+
+def _put_back(items: Sequence[tuple[str, WorkItem]], deferred: Deferred, answers: Answers) -> None:
+    for message_id, work in items:
+        try:
+            answers[message_id] = act_on(work, deferred)
+        except Exception as exc:  # NotPersisted: SQS keeps this message
+            logger.exception("retry message failed", extra={"message_id": message_id})
+            answers[message_id] = exc
 
 
 def _calls(due: Sequence[tuple[str, WorkItem]]) -> list[Due]:
@@ -45,3 +63,9 @@ def _calls(due: Sequence[tuple[str, WorkItem]]) -> list[Due]:
     for item in due:
         by_source.setdefault(item[1].event.source, []).append(item)
     return [items[i : i + most] for items in by_source.values() for i in range(0, len(items), most)]
+
+
+def _upload_calls(uploads: Sequence[tuple[str, WorkItem]]) -> int:
+    """Upload calls the readings need at most: a reading's fields bound its observations."""
+    fields = sum(len(work.event.reading.fields) if work.event.reading else 0 for _, work in uploads)
+    return math.ceil(fields / settings().upload_max_observations)

@@ -110,7 +110,9 @@ def _not_admitted(kind: Kind) -> Deferred | None:
         # Queued work that finds no budget takes the next free turn, so a backlog is spread over
         # the windows it needs instead of all coming back at once.
         return Deferred(HELD_BACK, limiter().reserve_slot())
-    return Deferred(BUDGET_SHORT, limiter().peek(ONBOARDING))
+    # The webhook's device goes on as queued onboarding; an upload stays READINGS: it waits for
+    # READINGS' own turn (a quarter kept), or it would come back only to be refused again.
+    return Deferred(BUDGET_SHORT, limiter().peek(ONBOARDING if kind is DIRECT else kind))
 
 
 def _learn(call: ApiCall) -> None:
