@@ -18,6 +18,23 @@ from sensor_bridge.store.registry import DeviceRegistry
 IN_FLIGHT = "another delivery of this device is in progress"
 
 
+@dataclass(frozen=True)
+class Failed:
+    """A step of this item's delivery raised (a bug, or the registry or a call failing for this
+    item): the item fails alone, its siblings go on, and nothing more is sent for it."""
+
+    error: Exception
+    step: str  # prepare | send | settle | readings
+
+    @property
+    def reason(self) -> str:
+        return f"{self.step} raised {type(self.error).__name__}: {self.error}"[:500]
+
+
+# What delivery answers per item: an Outcome, or the failure of one of its steps.
+Delivered = Outcome | Failed
+
+
 class UploadCall(Protocol):
     """The upload call as delivery sees it (`sensor_data.upload.upload`; a fake in unit tests)."""
 
@@ -64,3 +81,6 @@ class Planned:
     node_id: str
     facts: dict[str, Any]
     previous_sensors: dict[str, str] = field(default_factory=dict)
+    # An earlier change's answer was lost (the record's mark): a call that is not applied leaves
+    # the mark as it was, so the next delivery still probes before it creates.
+    uncertain: bool = False

@@ -12,13 +12,16 @@ Each round runs three steps:
 
 After the rounds, the readings of the works whose device the API now has are uploaded in shared
 calls (`readings.py`): the devices first, so that a short rate budget goes to onboarding.
+
+An item whose step raises is answered `Failed` and fails alone: its siblings are still sent and
+settled, and its lease is given back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sensor_bridge.delivery.context import Delivery, IntegrateCall, UploadCall
+from sensor_bridge.delivery.context import Delivered, Delivery, Failed, IntegrateCall, UploadCall
 from sensor_bridge.delivery.prepare import prepare
 from sensor_bridge.delivery.readings import forward_readings
 from sensor_bridge.delivery.send import Group, Prepared, calls, send
@@ -26,7 +29,7 @@ from sensor_bridge.model.config import BridgeConfig
 from sensor_bridge.model.outcomes import Outcome
 from sensor_bridge.model.work import WorkItem
 from sensor_bridge.runtime.budget import Budget
-from sensor_bridge.runtime.observability import tracer
+from sensor_bridge.runtime.observability import logger, tracer
 from sensor_bridge.store.registry import DeviceRegistry, default_registry
 
 
@@ -39,8 +42,12 @@ def deliver(
     api: IntegrateCall | None = None,
     upload: UploadCall | None = None,
 ) -> Outcome:
-    """Deliver one event (the webhook function's path): a batch of one."""
-    return deliver_many([work], config, budget=budget, registry=registry, api=api, upload=upload)[0]
+    """Deliver one event (the webhook function's path): a batch of one. A step that raises
+    raises here (the platform is answered 5xx and sends again)."""
+    (delivered,) = deliver_many([work], config, budget=budget, registry=registry, api=api, upload=upload)
+    if isinstance(delivered, Failed):
+        raise delivered.error
+    return delivered
 
 
 @tracer.capture_method(capture_response=False)
@@ -52,8 +59,8 @@ def deliver_many(
     registry: DeviceRegistry | None = None,
     api: IntegrateCall | None = None,
     upload: UploadCall | None = None,
-) -> list[Outcome]:
-    """One Outcome per work item, in order. Devices for the same node share integrate calls.
+) -> list[Delivered]:
+    """One Outcome (or Failed) per work item, in order. Devices for the same node share calls.
 
     Several items for the same device are delivered one after the other (in rounds), each seeing
     what the one before recorded, so a resent join after a first one makes no call. `registry`
@@ -66,11 +73,11 @@ def deliver_many(
     if upload is None:
         from sensor_bridge.sensor_data.upload import upload
     delivery = Delivery(config, registry or default_registry(), api, budget, upload)
-    outcomes: dict[int, Outcome] = {}
+    outcomes: dict[int, Delivered] = {}
     for round_ in rounds(works):
         prepared: Group = []
         for index in round_:
-            ready = prepare(works[index], delivery)
+            ready = _prepared(works[index], delivery)
             if isinstance(ready, Prepared):
                 prepared.append((index, ready))
             else:
@@ -79,6 +86,19 @@ def deliver_many(
             outcomes.update(send(group, delivery))
     forward_readings(works, outcomes, delivery)
     return [outcomes[i] for i in range(len(works))]
+
+
+def _prepared(work: WorkItem, delivery: Delivery) -> Prepared | Delivered:
+    try:
+        return prepare(work, delivery)
+    except Exception as exc:  # this item alone: its siblings are prepared and sent all the same
+        logger.exception("preparing the delivery failed", extra={"device": work.event.device_id})
+        try:
+            # Nothing was sent for it: its lease goes back, any earlier mark stays as it was.
+            delivery.registry.release_device(work.event.source, work.event.device_id, work.claimant)
+        except Exception:
+            logger.exception("lease not given back: it runs out by itself")
+        return Failed(exc, "prepare")
 
 
 def rounds(works: Sequence[WorkItem]) -> list[list[int]]:

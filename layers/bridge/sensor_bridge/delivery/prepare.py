@@ -2,7 +2,8 @@
 
 What needs no call is answered here: unchanged (integrated exactly as described), superseded by a
 later deletion, never created (a removal with nothing downstream), or in flight elsewhere.
-Everything else becomes a `Prepared` change, under the write-ahead mark for `new` and `update`.
+Everything else becomes a `Prepared` change; `new` and `update` carry their write-ahead mark,
+which `send` writes just before their call.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sensor_bridge.model.outcomes import Deferred, Integrated, Outcome, Parked, 
 from sensor_bridge.model.profiles import DeviceSpec, describe_device, known_facts, with_known_facts
 from sensor_bridge.model.work import WorkItem
 from sensor_bridge.runtime.observability import logger
-from sensor_bridge.store.registry import DeviceRecord, LeaseLost
+from sensor_bridge.store.registry import DeviceRecord
 
 
 def prepare(work: WorkItem, delivery: Delivery) -> Outcome | Prepared:
@@ -66,7 +67,7 @@ def _prepare_upsert(work: WorkItem, source: Source, delivery: Delivery) -> Outco
 def _change_under_mark(
     delivery: Delivery, planned: Planned, claimed: DeviceRecord, source: Source
 ) -> Outcome | Prepared:
-    """The change to send (probing first if an earlier answer was lost), with the write-ahead mark."""
+    """The change to send (probing first if an earlier answer was lost), and its write-ahead mark."""
     work = planned.work
     event = work.event
     if claimed.maybe_created:
@@ -79,18 +80,19 @@ def _change_under_mark(
         change, previous_sensors = update_change(planned.spec, claimed.spec or {}), claimed.sensor_ids
     else:
         change, previous_sensors = full_change(planned.spec, "new"), claimed.sensor_ids
-    planned = replace(planned, previous_sensors=previous_sensors)
-    # Write-ahead: from here until its answer is recorded, the change may have been applied.
-    try:
+    planned = replace(planned, previous_sensors=previous_sensors, uncertain=claimed.maybe_created)
+
+    def mark() -> None:
+        # Write-ahead, just before the call: until its answer is recorded, it may have been applied.
         delivery.registry.mark_changing(event.source, event.device_id, work.claimant, planned.node_id)
-    except LeaseLost:
-        return Deferred(IN_FLIGHT)
+
     return Prepared(
         work,
         source,
         planned.node_id,
         change,
         lambda outcome, sent: settle(delivery, planned, outcome, changing=True, sent=sent),
+        mark=mark,
     )
 
 

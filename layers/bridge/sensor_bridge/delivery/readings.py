@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sensor_bridge.delivery.context import Delivery
+from sensor_bridge.delivery.context import Delivered, Delivery, Failed
 from sensor_bridge.model.outcomes import Integrated, Outcome, Parked, Removed
 from sensor_bridge.model.profiles import select_profile, sensor_ref_id, with_known_facts
 from sensor_bridge.model.readings import iso_timestamp, sensor_values
@@ -33,7 +33,7 @@ class Pending:
     observations: list[Observation]
 
 
-def forward_readings(works: Sequence[WorkItem], outcomes: dict[int, Outcome], delivery: Delivery) -> None:
+def forward_readings(works: Sequence[WorkItem], outcomes: dict[int, Delivered], delivery: Delivery) -> None:
     """Upload the readings of the delivered works; a failed upload becomes the work's outcome."""
     pending: list[Pending] = []
     for index, work in enumerate(works):
@@ -45,7 +45,12 @@ def forward_readings(works: Sequence[WorkItem], outcomes: dict[int, Outcome], de
             )
         if work.event.reading is None or not isinstance(outcome, Integrated):
             continue
-        found = observations_of(work, delivery)
+        try:
+            found = observations_of(work, delivery)
+        except Exception as exc:  # this reading alone: the others are uploaded all the same
+            logger.exception("reading not prepared", extra={"device": work.event.device_id})
+            outcomes[index] = Failed(exc, "readings")
+            continue
         if isinstance(found, Parked):
             outcomes[index] = found
         elif found:
@@ -54,7 +59,9 @@ def forward_readings(works: Sequence[WorkItem], outcomes: dict[int, Outcome], de
             _mark_done(work, delivery)
     for call in upload_calls(pending, settings().upload_max_observations):
         for item, result in _send(call, delivery):
-            outcomes[item.index] = _settle(item, outcomes[item.index], result, delivery)
+            delivered = outcomes[item.index]
+            assert isinstance(delivered, Integrated)  # only delivered devices' readings are pending
+            outcomes[item.index] = _settle(item, delivered, result, delivery)
 
 
 def observations_of(work: WorkItem, delivery: Delivery) -> list[Observation] | Parked | None:
@@ -103,15 +110,23 @@ def upload_calls(pending: list[Pending], max_per_call: int) -> list[list[Pending
     return grouped
 
 
-def _send(call: list[Pending], delivery: Delivery) -> list[tuple[Pending, Outcome]]:
-    result = _upload(call, delivery)
+def _send(call: list[Pending], delivery: Delivery) -> list[tuple[Pending, Outcome | Failed]]:
+    result = _upload_or_failed(call, delivery)
     if len(call) > 1 and isinstance(result, Parked) and result.status == 422:
         logger.warning(
             "shared upload refused: sending each reading alone",
             extra={"readings": len(call), "why": result.reason},
         )
-        return [(item, _upload([item], delivery)) for item in call]
+        return [(item, _upload_or_failed([item], delivery)) for item in call]
     return [(item, result) for item in call]
+
+
+def _upload_or_failed(call: list[Pending], delivery: Delivery) -> Outcome | Failed:
+    try:
+        return _upload(call, delivery)
+    except Exception as exc:  # a bug or an outage: these readings fail, their devices stay delivered
+        logger.exception("upload raised", extra={"readings": len(call)})
+        return Failed(exc, "readings")
 
 
 def _upload(call: list[Pending], delivery: Delivery) -> Outcome:
@@ -124,9 +139,8 @@ def _upload(call: list[Pending], delivery: Delivery) -> Outcome:
     return delivery.upload(observations, source, budget=delivery.budget)
 
 
-def _settle(item: Pending, delivered: Outcome, result: Outcome, delivery: Delivery) -> Outcome:
+def _settle(item: Pending, delivered: Integrated, result: Outcome | Failed, delivery: Delivery) -> Delivered:
     if not isinstance(result, Integrated):
         return result  # the device is in; its reading waits (retry) or is parked with the reason
     _mark_done(item.work, delivery)
-    assert isinstance(delivered, Integrated)
     return replace(delivered, forwarded=len(item.observations))

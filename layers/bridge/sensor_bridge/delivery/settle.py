@@ -25,11 +25,12 @@ def settle(
     delivery: Delivery, planned: Planned, outcome: Outcome, *, changing: bool, sent: int = 1
 ) -> Outcome:
     """Record what a call did and give the lease back. `changing`: the call carried a change
-    under the write-ahead mark, which stays only if the change may have been applied. `sent`: how
+    under the write-ahead mark, which stays only if the change may have been applied (or an
+    earlier one's answer was lost). `sent`: how
     many devices the call carried."""
     work = planned.work
     event = work.event
-    created_mark = may_have_applied(outcome) if changing else None
+    created_mark = (may_have_applied(outcome) or planned.uncertain) if changing else None
     if isinstance(outcome, Integrated) and outcome.response is not None:
         return _record_answer(delivery, planned, outcome.response, sent)
     if isinstance(outcome, Parked):

@@ -2,7 +2,7 @@
 webhook. Of the items due now, what the rate budget lets through (`retry.pace`) is delivered;
 items for the same node are coalesced into shared integrate calls (`delivery.deliver_many`). Each
 message still gets its own answer, so a partial batch failure leaves only the failed messages on
-the queue.
+the queue: an item whose delivery raised fails alone (`retry.failures`).
 """
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import replace
 
+from sensor_bridge.delivery.context import Failed
 from sensor_bridge.delivery.deliver import deliver_many
 from sensor_bridge.model.work import WorkItem
+from sensor_bridge.retry.failures import act_on_failure
 from sensor_bridge.retry.pace import pace
 from sensor_bridge.retry.queue import schedule
 from sensor_bridge.retry.route import Result, act_on
@@ -60,7 +62,10 @@ def process_batch(messages: Sequence[tuple[str, str]], context: HasRemainingTime
         return answers
     for (message_id, work), outcome in zip(due, outcomes, strict=True):
         try:
-            answers[message_id] = act_on(work, outcome)
+            if isinstance(outcome, Failed):
+                answers[message_id] = act_on_failure(work, outcome)
+            else:
+                answers[message_id] = act_on(work, outcome)
         except Exception as exc:  # NotPersisted: the queue refused it; SQS keeps this message
             logger.exception("retry message failed", extra={"message_id": message_id})
             answers[message_id] = exc

@@ -22,6 +22,35 @@ def client_config() -> Any:
     return Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 2, "mode": "standard"})
 
 
+# Error codes of an AWS call that fail for a while, not for good: trying again later can help.
+_PASSING_ERRORS = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "TransactionConflictException",
+        "InternalServerError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
+)
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether an AWS call failed for a reason that passes (throttling, a 5xx, the network)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if isinstance(error, ClientError):
+        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        return status >= 500 or error.response.get("Error", {}).get("Code") in _PASSING_ERRORS
+    return isinstance(error, BotoCoreError | OSError)
+
+
 @cache
 def sqs() -> Any:
     import boto3
