@@ -163,8 +163,10 @@ def main() -> None:
         f"readings: {args.devices} devices x {args.minutes} min on {args.tier} -> "
         f"{result['observations_forwarded']} observations forwarded in {result['upload_calls']} upload calls "
         f"({result['observations_per_upload_call']} per call); API calls/min max {per_min['max']} "
-        f"mean {per_min['mean']} (limit {result['limit_per_minute']}), {result['api_calls_total']} in all "
-        f"(limit {result['limit_per_hour']}/h); delay p50 {delay['p50']} s p99 {delay['p99']} s; "
+        f"mean {per_min['mean']}, most in any 60 s {per_min['max_in_any_60_s']} "
+        f"(limit {result['limit_per_minute']}/min as a bucket), {result['api_calls_total']} in all "
+        f"(limit {result['limit_per_hour']}/h), answered 429 {result['answered_429']}; "
+        f"delay p50 {delay['p50']} s p99 {delay['p99']} s; "
         f"lost {result['lost']}, uploaded twice {result['uploaded_twice']}"
     )
     print(f"wrote {path.relative_to(ROOT)}")

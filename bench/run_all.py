@@ -139,9 +139,11 @@ def _readings_row(r: dict[str, Any]) -> str:
         f"| readings: {r['devices']} devices x {r['minutes']} min, a reading a minute each, "
         f"{r['tier']} tier | {r['observations_forwarded']} observations forwarded, "
         f"{r['observations_per_upload_call']} per upload call "
-        f"| API calls/min max {per_minute['max']} mean {per_minute['mean']} "
-        f"(limit {r['limit_per_minute']}), {r['api_calls_total']} in all; "
-        f"measured to uploaded p50 {delay['p50']} s, p99 {delay['p99']} s "
+        f"| measured to uploaded p50 {delay['p50']} s, p99 {delay['p99']} s; API calls "
+        f"{r['api_calls_total']} ({r['integrate_calls']} integrate, {r['upload_calls']} upload), "
+        f"most in any 60 s {per_minute['max_in_any_60_s']} (limit {r['limit_per_minute']}/min as a "
+        f"bucket), in any hour {r['api_calls_max_in_any_3600_s']} (limit {r['limit_per_hour']}), "
+        f"answered 429 {r['answered_429']} "
         f"| lost {r['lost']}, uploaded twice {r['uploaded_twice']}, parked {r['readings_parked']} |"
     )
 

@@ -26,11 +26,10 @@ Answers = dict[str, Result | Exception]
 
 
 def pace(due: Sequence[tuple[str, WorkItem]]) -> tuple[Due, Answers]:
-    """What to deliver now, and the answers for what was put back for later."""
+    """What to deliver now (in arrival order), and the answers for what was put back for later."""
     uploads = [item for item in due if item[1].upload_only]
     calls = _calls([item for item in due if not item[1].upload_only])
     room = limiter().available()
-    now: Due = [item for call in calls[:room] for item in call]
     later: Answers = {}
     turns = limiter().reserve_slots(len(calls) - room, after=room) if len(calls) > room else []
     for call, turn in zip(calls[room:], turns, strict=True):
@@ -40,8 +39,7 @@ def pace(due: Sequence[tuple[str, WorkItem]]) -> tuple[Due, Answers]:
         wait = limiter().peek(READINGS)
         if wait > 0 or room - min(room, len(calls)) < _upload_calls(uploads):
             _put_back(uploads, Deferred(BUDGET_SHORT, max(wait, limiter().minute.interval)), later)
-        else:
-            now += uploads
+    now = [item for item in due if item[0] not in later]
     if later:
         logger.info("backlog paced", extra={"now": len(now), "later": len(later), "calls_now": room})
     return now, later
