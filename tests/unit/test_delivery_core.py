@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from sensor_bridge.delivery import changes as delivery_changes
-from sensor_bridge.delivery.context import IN_FLIGHT
+from sensor_bridge.delivery.context import IN_FLIGHT, Downstream
 from sensor_bridge.delivery.deliver import deliver, deliver_many, rounds
 from sensor_bridge.delivery.settle import may_have_applied
 from sensor_bridge.model.config import load_config_file
@@ -56,7 +56,7 @@ def api() -> FakeSensorData:
 
 
 def run(works: list[WorkItem], registry: InMemoryRegistry, api: FakeSensorData) -> list[Outcome]:
-    return deliver_many(works, CONFIG, registry=registry, api=api)
+    return deliver_many(works, CONFIG, registry=registry, downstream=Downstream(integrate=api))
 
 
 # -- rounds and coalescing ------------------------------------------------------------------------
@@ -140,7 +140,12 @@ def test_removing_a_device_never_created_leaves_a_tombstone_and_no_call(
     registry: InMemoryRegistry, api: FakeSensorData
 ) -> None:
     assert (
-        deliver(work("ghost", Lifecycle.REMOVED, occurred_at=100.0), CONFIG, registry=registry, api=api)
+        deliver(
+            work("ghost", Lifecycle.REMOVED, occurred_at=100.0),
+            CONFIG,
+            registry=registry,
+            downstream=Downstream(integrate=api),
+        )
         == Removed()
     )
     assert api.requests == []

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from sensor_bridge.delivery.context import Failed
+from sensor_bridge.delivery.context import Downstream, Failed
 from sensor_bridge.delivery.deliver import deliver, deliver_many
 from sensor_bridge.model.config import load_config_file
 from sensor_bridge.model.contract import NAME, IntegrationRequest
@@ -92,7 +92,10 @@ def test_an_item_that_raises_in_prepare_fails_alone_and_its_siblings_share_one_c
     api = FakeSensorData()
     registry.failing = ("claim_device", "bad")
     outcomes = deliver_many(
-        [work("a"), work("b"), work("bad"), work("c")], CONFIG, registry=registry, api=api
+        [work("a"), work("b"), work("bad"), work("c")],
+        CONFIG,
+        registry=registry,
+        downstream=Downstream(integrate=api),
     )
 
     assert [type(o).__name__ for o in outcomes] == ["Integrated", "Integrated", "Failed", "Integrated"]
@@ -108,7 +111,9 @@ def test_an_item_that_raises_in_prepare_fails_alone_and_its_siblings_share_one_c
 def test_a_write_ahead_mark_that_fails_keeps_that_device_out_of_the_call(registry: FailingRegistry) -> None:
     api = FakeSensorData()
     registry.failing = ("mark_changing", "bad")
-    outcomes = deliver_many([work("a"), work("bad"), work("c")], CONFIG, registry=registry, api=api)
+    outcomes = deliver_many(
+        [work("a"), work("bad"), work("c")], CONFIG, registry=registry, downstream=Downstream(integrate=api)
+    )
 
     assert isinstance(outcomes[1], Failed)
     assert api.changes() == [("new", "a"), ("new", "c")]
@@ -122,7 +127,9 @@ def test_a_device_whose_answer_cannot_be_recorded_fails_alone_and_keeps_its_mark
 ) -> None:
     api = FakeSensorData()
     registry.failing = ("record_integrated", "b")
-    outcomes = deliver_many([work("a"), work("b"), work("c")], CONFIG, registry=registry, api=api)
+    outcomes = deliver_many(
+        [work("a"), work("b"), work("c")], CONFIG, registry=registry, downstream=Downstream(integrate=api)
+    )
 
     assert [type(o).__name__ for o in outcomes] == ["Integrated", "Failed", "Integrated"]
     assert isinstance(outcomes[1], Failed)
@@ -140,7 +147,7 @@ def test_a_call_that_raises_marks_no_device_of_another_call(registry: FailingReg
 
     api = FakeSensorData(script=[fail_other_source, fail_other_source])
     works = [work("x", OTHER_SOURCE), work("y", OTHER_SOURCE), work("a"), work("b")]
-    outcomes = deliver_many(works, CONFIG, registry=registry, api=api)
+    outcomes = deliver_many(works, CONFIG, registry=registry, downstream=Downstream(integrate=api))
 
     assert [type(o).__name__ for o in outcomes] == ["Failed", "Failed", "Integrated", "Integrated"]
     assert_integrated(registry, "a", "b")
@@ -151,7 +158,7 @@ def test_a_call_that_raises_marks_no_device_of_another_call(registry: FailingReg
 def test_the_webhook_path_raises_what_its_one_item_raised(registry: FailingRegistry) -> None:
     registry.failing = ("claim_device", "bad")
     with pytest.raises(ClientError):
-        deliver(work("bad"), CONFIG, registry=registry, api=FakeSensorData())
+        deliver(work("bad"), CONFIG, registry=registry, downstream=Downstream(integrate=FakeSensorData()))
 
 
 def test_a_refused_call_after_a_probe_found_the_device_leaves_it_uncertain(registry: FailingRegistry) -> None:
@@ -159,7 +166,7 @@ def test_a_refused_call_after_a_probe_found_the_device_leaves_it_uncertain(regis
     call that completes it: the next delivery probes again; it never sends a second `new`."""
     meter = work("a", model="EnvironmentSensor")  # a profile of several sensors
     api = FakeSensorData(script=[Retryable("timed out: ReadTimeout", ambiguous=True)])
-    deliver(meter, CONFIG, registry=registry, api=api)
+    deliver(meter, CONFIG, registry=registry, downstream=Downstream(integrate=api))
     sensors = [s.props[NAME] for s in api.requests[0].integration.devices[0].sensors]
     assert len(sensors) > 1
 
@@ -171,11 +178,15 @@ def test_a_refused_call_after_a_probe_found_the_device_leaves_it_uncertain(regis
         return Integrated(type(answer.response).model_validate(body))
 
     api.script = [found_with_one_sensor, RateLimited(30.0)]
-    assert isinstance(deliver(meter, CONFIG, registry=registry, api=api), RateLimited)
+    assert isinstance(
+        deliver(meter, CONFIG, registry=registry, downstream=Downstream(integrate=api)), RateLimited
+    )
     assert record(registry, "a").maybe_created
 
     api.script = [found_with_one_sensor]
-    assert isinstance(deliver(meter, CONFIG, registry=registry, api=api), Integrated)
+    assert isinstance(
+        deliver(meter, CONFIG, registry=registry, downstream=Downstream(integrate=api)), Integrated
+    )
     # new (answer lost); probe, completion (429); probe, completion: one `new` in all.
     assert [state for state, _ in api.changes()] == ["new", "update", "update", "update", "update"]
     assert_integrated(registry, "a")

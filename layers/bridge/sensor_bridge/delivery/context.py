@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sensor_bridge.model.config import BridgeConfig, Source
-from sensor_bridge.model.contract import DeviceChange, Integration, IntegrationRequest
+from sensor_bridge.model.contract import DeviceChange, Integration, IntegrationRequest, NodeInfo
 from sensor_bridge.model.outcomes import Outcome
 from sensor_bridge.model.profiles import DeviceSpec
 from sensor_bridge.model.work import WorkItem
@@ -51,11 +51,30 @@ class IntegrateCall(Protocol):
     ) -> Outcome: ...
 
 
+class NodeListingCall(Protocol):
+    """The node listing as delivery sees it (`sensor_data.nodes.list_nodes`)."""
+
+    def __call__(
+        self, source: str, *, budget: Budget | None, itwin_id: str | None
+    ) -> list[NodeInfo] | Outcome: ...
+
+
+@dataclass(frozen=True)
+class Downstream:
+    """The Sensor Data calls one delivery run makes; what is left out is the real call (queued
+    work's kind). The webhook function passes its direct calls; unit tests pass fakes."""
+
+    integrate: IntegrateCall | None = None
+    upload: UploadCall | None = None
+    list_nodes: NodeListingCall | None = None
+
+
 @dataclass
 class Delivery:
     config: BridgeConfig
     registry: DeviceRegistry
     api: IntegrateCall
+    list_nodes: NodeListingCall
     budget: Budget | None = None
     upload: UploadCall | None = None
     nodes: dict[str, str | Outcome] = field(default_factory=dict)  # per source: its node, or why not

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sensor_bridge.delivery.context import Delivered, Delivery, Failed, IntegrateCall, UploadCall
+from sensor_bridge.delivery.context import Delivered, Delivery, Downstream, Failed
 from sensor_bridge.delivery.prepare import prepare
 from sensor_bridge.delivery.readings import forward_readings
 from sensor_bridge.delivery.send import Group, Prepared, calls, send
@@ -39,12 +39,11 @@ def deliver(
     *,
     budget: Budget | None = None,
     registry: DeviceRegistry | None = None,
-    api: IntegrateCall | None = None,
-    upload: UploadCall | None = None,
+    downstream: Downstream | None = None,
 ) -> Outcome:
     """Deliver one event (the webhook function's path): a batch of one. A step that raises
     raises here (the platform is answered 5xx and sends again)."""
-    (delivered,) = deliver_many([work], config, budget=budget, registry=registry, api=api, upload=upload)
+    (delivered,) = deliver_many([work], config, budget=budget, registry=registry, downstream=downstream)
     if isinstance(delivered, Failed):
         raise delivered.error
     return delivered
@@ -57,22 +56,15 @@ def deliver_many(
     *,
     budget: Budget | None = None,
     registry: DeviceRegistry | None = None,
-    api: IntegrateCall | None = None,
-    upload: UploadCall | None = None,
+    downstream: Downstream | None = None,
 ) -> list[Delivered]:
     """One Outcome (or Failed) per work item, in order. Devices for the same node share calls.
 
     Several items for the same device are delivered one after the other (in rounds), each seeing
     what the one before recorded, so a resent join after a first one makes no call. `registry`
-    `api` and `upload` default to DynamoDB and the real calls; unit tests pass fakes.
+    and `downstream` default to DynamoDB and the real calls; unit tests pass fakes.
     """
-    if api is None:
-        from sensor_bridge.sensor_data.client import integrate
-
-        api = integrate
-    if upload is None:
-        from sensor_bridge.sensor_data.upload import upload
-    delivery = Delivery(config, registry or default_registry(), api, budget, upload)
+    delivery = _delivery(config, budget, registry or default_registry(), downstream or Downstream())
     outcomes: dict[int, Delivered] = {}
     for round_ in rounds(works):
         prepared: Group = []
@@ -86,6 +78,24 @@ def deliver_many(
             outcomes.update(send(group, delivery))
     forward_readings(works, outcomes, delivery)
     return [outcomes[i] for i in range(len(works))]
+
+
+def _delivery(
+    config: BridgeConfig, budget: Budget | None, registry: DeviceRegistry, downstream: Downstream
+) -> Delivery:
+    # Imported here: the real calls bring httpx and the token provider.
+    from sensor_bridge.sensor_data.client import integrate
+    from sensor_bridge.sensor_data.nodes import list_nodes
+    from sensor_bridge.sensor_data.upload import upload
+
+    return Delivery(
+        config,
+        registry,
+        downstream.integrate or integrate,
+        downstream.list_nodes or list_nodes,
+        budget,
+        downstream.upload or upload,
+    )
 
 
 def _prepared(work: WorkItem, delivery: Delivery) -> Prepared | Delivered:

@@ -1,4 +1,5 @@
-"""The source's node in Sensor Data: configured, recorded in the registry, or created once."""
+"""The source's node in Sensor Data: configured, recorded in the registry, found by its name in
+the API's node listing, or created once (named for the source, so it is found next time)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,14 @@ import time
 
 from sensor_bridge.delivery.context import Delivery, itwin_for
 from sensor_bridge.model.config import Source
-from sensor_bridge.model.contract import Integration, IntegrationRequest
+from sensor_bridge.model.contract import NAME, Integration, IntegrationRequest, NodeInfo
 from sensor_bridge.model.outcomes import Deferred, Integrated, Outcome, Parked
 from sensor_bridge.runtime.observability import logger
 
 # Waiting for a node another delivery creates: at most two seconds (a node call takes far less).
 NODE_WAIT_POLLS = 20
 NODE_WAIT_POLL_SECONDS = 0.1
+NODE_NAME_PREFIX = "sensor-bridge: "
 
 
 def node_for(delivery: Delivery, source_name: str, source: Source, claimant: str) -> str | Outcome:
@@ -35,6 +37,12 @@ def _node_created_elsewhere(delivery: Delivery, source_name: str) -> str | Outco
     return Deferred("the source's node is being created by another delivery")
 
 
+def node_name(source_name: str) -> str:
+    """The NAME the bridge gives the node it creates for a source: what it looks for before
+    creating one, so every deployment for the iTwin finds the same node."""
+    return f"{NODE_NAME_PREFIX}{source_name}"
+
+
 def _ensure_node(delivery: Delivery, source_name: str, source: Source, claimant: str) -> str | Outcome:
     if source.node_id:
         return source.node_id
@@ -44,8 +52,44 @@ def _ensure_node(delivery: Delivery, source_name: str, source: Source, claimant:
         return node.node_id
     if not registry.claim_node(source_name, claimant):
         return _node_created_elsewhere(delivery, source_name)
-    request = IntegrationRequest(integration=Integration(changeState="new", devices=[]))
-    outcome = delivery.api(request, source_name, budget=delivery.budget, itwin_id=itwin_for(source))
+    found = _named_node(delivery, source_name, source)
+    if isinstance(found, str):
+        node_id = registry.record_node(source_name, claimant, found)
+        logger.info("node found by name", extra={"node_id": node_id})
+        return node_id
+    if found is not None:
+        registry.release_node(source_name, claimant)
+        return found
+    return _create_node(delivery, source_name, source, claimant)
+
+
+def _named_node(delivery: Delivery, source_name: str, source: Source) -> str | Outcome | None:
+    """The id of the node already named for the source (an earlier creation whose answer or
+    registry item was lost, another deployment's), None if there is none, or why it is unknown."""
+    listed = delivery.list_nodes(source_name, budget=delivery.budget, itwin_id=itwin_for(source))
+    if not isinstance(listed, list):
+        return listed
+    name = node_name(source_name)
+    named = sorted((n for n in listed if n.props.get(NAME) == name), key=_age)
+    if len(named) > 1:
+        # Two creations raced (two deployments): every deployment settles on the oldest.
+        logger.warning("several nodes carry the source's name", extra={"node_ids": [n.id for n in named]})
+    return named[0].id if named else None
+
+
+def _age(node: NodeInfo) -> tuple[str, str]:
+    return (str(node.props.get("CREATION_DATE") or ""), node.id)
+
+
+def _create_node(delivery: Delivery, source_name: str, source: Source, claimant: str) -> str | Outcome:
+    registry = delivery.registry
+    integration = Integration(changeState="new", props={NAME: node_name(source_name)}, devices=[])
+    outcome = delivery.api(
+        IntegrationRequest(integration=integration),
+        source_name,
+        budget=delivery.budget,
+        itwin_id=itwin_for(source),
+    )
     if isinstance(outcome, Integrated) and outcome.response and outcome.response.integration.node:
         node_id = registry.record_node(source_name, claimant, outcome.response.integration.node.id)
         logger.info("node created", extra={"node_id": node_id})

@@ -7,6 +7,7 @@ from dataclasses import replace
 from functools import cache
 from typing import Any
 
+from sensor_bridge.delivery.context import Downstream
 from sensor_bridge.delivery.deliver import deliver
 from sensor_bridge.inbound.auth.authenticate import authenticate
 from sensor_bridge.inbound.idempotency import Handler, once_per_event
@@ -26,6 +27,7 @@ from sensor_bridge.runtime.observability import Metric, count, logger
 from sensor_bridge.runtime.process import on_reset
 from sensor_bridge.runtime.settings import settings
 from sensor_bridge.sensor_data.client import integrate_direct
+from sensor_bridge.sensor_data.nodes import list_nodes_direct
 from sensor_bridge.store.config_source import current_config
 
 _WEBHOOK_PATH = re.compile(r"/webhooks/[^/]+")
@@ -116,7 +118,8 @@ def _deliver_event(*, event: dict[str, Any], budget: Budget) -> dict[str, Any]:
     # once, to go with others in a shared call); its reading, if any, goes on the retry queue to be
     # uploaded with others (one upload call per retry batch: readings outnumber the rate budget).
     device_only = replace(work, event=replace(device_event, reading=None))
-    outcome = deliver(device_only, current_config(), budget=budget, api=integrate_direct)
+    direct = Downstream(integrate=integrate_direct, list_nodes=list_nodes_direct)
+    outcome = deliver(device_only, current_config(), budget=budget, downstream=direct)
     if isinstance(outcome, Integrated) and device_event.reading is not None:
         schedule(replace(work, upload_only=True), 0)
         count(Metric.READINGS_QUEUED, device_event.source)

@@ -41,6 +41,9 @@ class Integration(_Model):
     nodeId: str | None = None
     # Not in the seed's table but documented: `"new"` without a nodeId creates a node.
     changeState: ChangeState | None = None
+    # The node's own props (its NAME) on a creation: the node listing answers them, so the bridge
+    # can find its node again (sensor-data-api.md, "Other operations").
+    props: dict[str, Any] | None = None
     devices: list[DeviceChange] = Field(default_factory=list)
 
 
