@@ -29,7 +29,9 @@ def test_join_accept_creates_node_then_device_and_answers_with_its_ids(stack: Lo
     calls = stack.simulator.state()["calls"]
     assert [c["status"] for c in calls] == [200, 200]
     node_call, device_call = (c["body"]["integration"] for c in calls)
-    assert node_call == {"changeState": "new", "devices": []}
+    # The node is looked for by its name first (none yet), then created with that name.
+    assert [c["status"] for c in stack.simulator.state()["node_list_calls"]] == [200]
+    assert node_call == {"changeState": "new", "props": {"NAME": "sensor-bridge: ttn-demo"}, "devices": []}
     device = device_call["devices"][0]
     assert device_call["nodeId"] == result["ids"]["node"]
     assert device["changeState"] == "new"

@@ -37,7 +37,7 @@ def test_join_integrates_the_device_with_its_chirpstack_name_and_device_profile(
     assert status == 200
     assert body["results"][0]["status"] == "integrated"
     node_call, device_call = (c["body"]["integration"] for c in calls(stack))
-    assert node_call == {"changeState": "new", "devices": []}
+    assert node_call == {"changeState": "new", "props": {"NAME": f"sensor-bridge: {SOURCE}"}, "devices": []}
     ref = device_ref_id(SOURCE, "0101010101010101")
     assert device_call == {
         "nodeId": body["results"][0]["ids"]["node"],
