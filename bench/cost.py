@@ -29,18 +29,30 @@ from bench.devices import join_accept
 from local.lambda_tracing import ROOT
 from local.stack import LocalStack, logs_to
 
-# Public list prices: us-east-1, arm64, on-demand, past the free tiers, first volume tier.
-PRICES_DATE = "2025-07 (DynamoDB on-demand after its 2024-11-01 cut; Lambda INIT billed since 2025-08-01)"
+# Public list prices: us-east-1, arm64, on-demand, past the free tiers, first volume tier. Each
+# checked on 2026-12-01 against the page named beside it (and a second public copy of its figures).
+PRICES_DATE = "2026-12-01 (DynamoDB on-demand after its 2024-11-01 cut; Lambda INIT billed since 2025-08-01)"
 PRICES = {
-    "apigw_http_request": 1.00 / 1e6,  # API Gateway HTTP API, per request (first 300 M a month)
-    "lambda_request": 0.20 / 1e6,  # Lambda, per invocation
-    "lambda_gb_second_arm64": 0.0000133334,  # Lambda duration on arm64 (first 7.5 G GB-s a month)
-    "dynamodb_wru": 0.625 / 1e6,  # DynamoDB on-demand, per write request unit
-    "dynamodb_rru": 0.125 / 1e6,  # DynamoDB on-demand, per read request unit
-    "sqs_request": 0.40 / 1e6,  # SQS standard queue, per request (per 64 KB chunk)
-    "secrets_manager_call": 0.05 / 1e4,  # Secrets Manager, per API call
-    "logs_ingested_gb": 0.50,  # CloudWatch Logs ingestion, per GB (Lambda logs' first tier)
-    "xray_trace_recorded": 5.00 / 1e6,  # X-Ray, per trace recorded
+    # aws.amazon.com/api-gateway/pricing: HTTP APIs, first 300 M requests a month (512 KB each)
+    "apigw_http_request": 1.00 / 1e6,
+    # aws.amazon.com/lambda/pricing: $0.20 per 1 M requests, either architecture
+    "lambda_request": 0.20 / 1e6,
+    # aws.amazon.com/lambda/pricing: Arm, first 7.5 G GB-s a month; INIT billed alike (AWS Compute
+    # Blog, "AWS Lambda standardizes billing for INIT Phase", effective 2025-08-01)
+    "lambda_gb_second_arm64": 0.0000133334,
+    # aws.amazon.com/dynamodb/pricing/on-demand: per write request unit (1 KB), per read request
+    # unit (a strongly consistent read of 4 KB); failed conditional writes are billed too
+    "dynamodb_wru": 0.625 / 1e6,
+    "dynamodb_rru": 0.125 / 1e6,
+    # aws.amazon.com/sqs/pricing: standard queue, first 100 G requests a month, per 64 KB chunk
+    "sqs_request": 0.40 / 1e6,
+    # aws.amazon.com/secrets-manager/pricing: $0.05 per 10,000 API calls ($0.40 a secret a month aside)
+    "secrets_manager_call": 0.05 / 1e4,
+    # aws.amazon.com/cloudwatch/pricing: Lambda logs (vended, tiered since 2025-05-01), Standard
+    # class, first 10 TB a month; EMF needs Standard (Infrequent Access extracts no metrics)
+    "logs_ingested_gb": 0.50,
+    # aws.amazon.com/xray/pricing: per trace recorded, after 100,000 free a month
+    "xray_trace_recorded": 5.00 / 1e6,
 }
 MEMORY_MB = 512  # template.yaml's MemorySize
 PLATFORM_LOG_BYTES = 330  # START, END and REPORT lines Lambda writes per invocation (their format)
