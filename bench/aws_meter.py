@@ -42,16 +42,25 @@ def _value_size(value: dict[str, Any]) -> int:
     return sum(len(str(x).encode()) for x in v)  # SS, NS, BS
 
 
+def _kind(params: dict[str, Any]) -> str:
+    """What an item is, from its key: `device`, `node`, `limiter` (the registry table's prefixes)
+    or the idempotency record's prefix."""
+    key = params.get("Key") or params.get("Item") or {}
+    value = next((v["S"] for k, v in key.items() if k in ("pk", "id") and "S" in v), "")
+    return str(value).split("#", 1)[0]
+
+
 class AwsMeter:
     def __init__(self, ignore: tuple[Any, ...] = ()) -> None:
         self.ignore = ignore  # clients that are not the functions' (the local event source mapping)
         self.requests: Counter[str] = Counter()  # "service.Operation" -> calls
+        self.items: Counter[str] = Counter()  # "Operation kind" -> DynamoDB calls, kind = the key's prefix
         self.wru = 0.0
         self.rru = 0.0
         self._keys: dict[str, list[str]] = {}
 
     def snapshot(self) -> dict[str, Any]:
-        return {"requests": dict(self.requests), "wru": self.wru, "rru": self.rru}
+        return {"requests": dict(self.requests), "items": dict(self.items), "wru": self.wru, "rru": self.rru}
 
     def _key_names(self, client: Any, table: str) -> list[str]:
         if table not in self._keys:
@@ -71,6 +80,7 @@ class AwsMeter:
         self.requests[f"{client.meta.service_model.service_name}.{operation}"] += 1
         if client.meta.service_model.service_name != "dynamodb" or operation not in _WRITES | {"GetItem"}:
             return call()
+        self.items[f"{operation} {_kind(params)}"] += 1
         _local.unmetered = True
         try:
             before = self._stored(client, params)

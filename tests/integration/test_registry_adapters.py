@@ -89,6 +89,22 @@ def test_only_the_holder_finishes_and_finishing_frees_the_lease(registry: Device
     assert registry.claim_device("s", "a", "two", "ref-a") is not None
 
 
+def test_a_device_never_seen_is_created_leased_and_marked_in_one_write(registry: DeviceRegistry) -> None:
+    assert registry.claim_new_device("s", "a", "one", "ref-a", "node-1")
+    record = registry.get_device("s", "a")
+    assert record is not None
+    assert (record.state, record.claimed_by, record.ref_id) == ("pending", "one", "ref-a")
+    assert (record.maybe_created, record.node_id, record.integrated) == (True, "node-1", False)
+    assert registry.claim_device("s", "a", "two", "ref-a") is None  # the lease holds
+    assert not registry.claim_new_device("s", "a", "two", "ref-a", "node-2")  # it exists now
+    assert registry.get_device("s", "a") == record  # and the refused claim wrote nothing
+
+    registry.record_integrated("s", "a", "one", RESULT)
+    assert registry.get_device("s", "a").integrated  # type: ignore[union-attr]
+    registry.record_tombstone("s", "gone", removed_at=10.0)
+    assert not registry.claim_new_device("s", "gone", "one", "ref", "node-1")  # a tombstone is a record
+
+
 def test_release_keeps_or_sets_the_created_mark(registry: DeviceRegistry) -> None:
     registry.claim_device("s", "a", "one", "ref-a")
     registry.mark_changing("s", "a", "one", "node-1")
@@ -148,3 +164,4 @@ def test_one_node_per_source(registry: DeviceRegistry) -> None:
     node = registry.get_node("s")
     assert node is not None
     assert (node.node_id, node.claimed_by) == ("node-2", None)
+    assert registry.get_node("s") == node  # read again (the DynamoDB adapter: from its process cache)

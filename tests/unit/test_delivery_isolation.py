@@ -52,6 +52,10 @@ class FailingRegistry(InMemoryRegistry):
         self._fail("claim_device", device_id)
         return super().claim_device(source, device_id, claimant, ref_id)
 
+    def claim_new_device(self, source: str, device_id: str, claimant: str, ref_id: str, node_id: str) -> bool:
+        self._fail("claim_device", device_id)  # a device never seen is claimed by this write
+        return super().claim_new_device(source, device_id, claimant, ref_id, node_id)
+
     def mark_changing(self, source: str, device_id: str, claimant: str, node_id: str) -> None:
         self._fail("mark_changing", device_id)
         super().mark_changing(source, device_id, claimant, node_id)
@@ -110,6 +114,9 @@ def test_an_item_that_raises_in_prepare_fails_alone_and_its_siblings_share_one_c
 
 def test_a_write_ahead_mark_that_fails_keeps_that_device_out_of_the_call(registry: FailingRegistry) -> None:
     api = FakeSensorData()
+    # Known to the registry, not yet created (a device never seen gets its mark with its record).
+    registry.claim_device(SOURCE, "bad", "an-earlier-delivery", "ref")
+    registry.release_device(SOURCE, "bad", "an-earlier-delivery")
     registry.failing = ("mark_changing", "bad")
     outcomes = deliver_many(
         [work("a"), work("bad"), work("c")], CONFIG, registry=registry, downstream=Downstream(integrate=api)

@@ -3,11 +3,13 @@
 What needs no call is answered here: unchanged (integrated exactly as described), superseded by a
 later deletion, never created (a removal with nothing downstream), or in flight elsewhere.
 Everything else becomes a `Prepared` change; `new` and `update` carry their write-ahead mark,
-which `send` writes just before their call.
+which `send` writes just before their call (a device the registry has never seen has its record
+created with the mark and the lease in one write).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from sensor_bridge.delivery.changes import full_change, update_change
@@ -49,6 +51,12 @@ def _prepare_upsert(work: WorkItem, source: Source, delivery: Delivery) -> Outco
         if not isinstance(node, str):
             return node
         node_id = node
+    if current is None and registry.claim_new_device(
+        event.source, event.device_id, work.claimant, spec.ref_id, node_id
+    ):
+        # Never seen, now ours and already under the write-ahead mark: its `new`, nothing to probe.
+        planned = Planned(work, spec, node_id, known_facts(with_known_facts(event, None)))
+        return _prepared(delivery, planned, full_change(spec, "new"), source, None)
 
     claimed = registry.claim_device(event.source, event.device_id, work.claimant, spec.ref_id)
     if claimed is None:
@@ -86,8 +94,20 @@ def _change_under_mark(
         # Write-ahead, just before the call: until its answer is recorded, it may have been applied.
         delivery.registry.mark_changing(event.source, event.device_id, work.claimant, planned.node_id)
 
+    return _prepared(delivery, planned, change, source, mark)
+
+
+def _prepared(
+    delivery: Delivery,
+    planned: Planned,
+    change: DeviceChange,
+    source: Source,
+    mark: Callable[[], None] | None,
+) -> Prepared:
+    """A change under the write-ahead mark (`mark` writes it just before the call; None: the
+    record already carries it), settled as one: the mark stays only if it may have been applied."""
     return Prepared(
-        work,
+        planned.work,
         source,
         planned.node_id,
         change,

@@ -7,11 +7,10 @@ last integrated, the device's facts) are JSON strings: the registry never querie
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from sensor_bridge.runtime import clock
+from sensor_bridge.runtime.process import on_reset
 from sensor_bridge.runtime.settings import settings
-from sensor_bridge.store.aws_clients import dynamodb
 from sensor_bridge.store.registry import (
     LEASE_SECONDS,
     UPLOADS_KEPT,
@@ -20,71 +19,20 @@ from sensor_bridge.store.registry import (
     LeaseLost,
     NodeRecord,
 )
+from sensor_bridge.store.registry_items import (
+    Item,
+    conditional_update,
+    device_key,
+    get_item,
+    node_key,
+    string_value,
+    to_device,
+)
 
-Item = dict[str, Any]
+# A source's node id, once recorded, never changes: each process reads it once, (table, source) -> id.
+_known_nodes: dict[tuple[str, str], str] = {}
+on_reset(_known_nodes.clear)
 _LEASE_FREE = "attribute_not_exists(lease_until) OR lease_until < :now OR claimed_by = :me"
-
-
-def _device_key(source: str, device_id: str) -> Item:
-    return {"pk": {"S": f"device#{source}#{device_id}"}}
-
-
-def _node_key(source: str) -> Item:
-    return {"pk": {"S": f"node#{source}"}}
-
-
-def _string(item: Item, name: str) -> str | None:
-    value = item.get(name)
-    return value["S"] if value and "S" in value else None
-
-
-def _number(item: Item, name: str) -> float | None:
-    return float(item[name]["N"]) if name in item else None
-
-
-def _json(item: Item, name: str) -> Any:
-    text = _string(item, name)
-    return json.loads(text) if text else None
-
-
-def _to_device(source: str, device_id: str, item: Item) -> DeviceRecord:
-    return DeviceRecord(
-        source=source,
-        device_id=device_id,
-        state=_string(item, "state") or "pending",
-        ref_id=_string(item, "ref_id"),
-        node_id=_string(item, "node_id"),
-        api_device_id=_string(item, "api_device_id"),
-        sensor_ids=_json(item, "sensor_ids") or {},
-        spec=_json(item, "spec"),
-        facts=_json(item, "facts"),
-        fingerprint=_string(item, "fingerprint"),
-        maybe_created=bool(item.get("maybe_created", {}).get("BOOL", False)),
-        removed_at=_number(item, "removed_at"),
-        appeared_at=_number(item, "appeared_at"),
-        reason=_string(item, "reason"),
-        claimed_by=_string(item, "claimed_by"),
-        uploaded=frozenset(entry.split(":", 1)[-1] for entry in item.get("uploaded", {}).get("SS", [])),
-    )
-
-
-def _update(**request: Any) -> Item | None:
-    """A conditional UpdateItem on the registry: its answer, or None when the condition failed."""
-    from botocore.exceptions import ClientError
-
-    try:
-        answer: Item = dynamodb().update_item(TableName=settings().registry_table, **request)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return None
-        raise
-    return answer
-
-
-def _get(key: Item) -> Item | None:
-    answer = dynamodb().get_item(TableName=settings().registry_table, Key=key, ConsistentRead=True)
-    item: Item | None = answer.get("Item")
-    return item
 
 
 def _created_mark(maybe_created: bool | None) -> dict[str, Item]:
@@ -95,13 +43,13 @@ class DynamoDBRegistry:
     """`DeviceRegistry` on the table named by REGISTRY_TABLE (GetItem and UpdateItem only)."""
 
     def get_device(self, source: str, device_id: str) -> DeviceRecord | None:
-        item = _get(_device_key(source, device_id))
-        return _to_device(source, device_id, item) if item else None
+        item = get_item(device_key(source, device_id))
+        return to_device(source, device_id, item) if item else None
 
     def claim_device(self, source: str, device_id: str, claimant: str, ref_id: str) -> DeviceRecord | None:
         now = int(clock.now())
-        answer = _update(
-            Key=_device_key(source, device_id),
+        answer = conditional_update(
+            Key=device_key(source, device_id),
             UpdateExpression="SET claimed_by = :me, lease_until = :until, ref_id = :ref, "
             "#state = if_not_exists(#state, :pending), updated_at = :now",
             ConditionExpression=_LEASE_FREE,
@@ -115,7 +63,27 @@ class DynamoDBRegistry:
             },
             ReturnValues="ALL_NEW",
         )
-        return _to_device(source, device_id, answer["Attributes"]) if answer is not None else None
+        return to_device(source, device_id, answer["Attributes"]) if answer is not None else None
+
+    def claim_new_device(self, source: str, device_id: str, claimant: str, ref_id: str, node_id: str) -> bool:
+        now = int(clock.now())
+        answer = conditional_update(
+            Key=device_key(source, device_id),
+            UpdateExpression="SET claimed_by = :me, lease_until = :until, ref_id = :ref, "
+            "#state = :pending, updated_at = :now, maybe_created = :yes, node_id = :node",
+            ConditionExpression="attribute_not_exists(pk)",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={
+                ":me": {"S": claimant},
+                ":until": {"N": str(now + LEASE_SECONDS)},
+                ":now": {"N": str(now)},
+                ":ref": {"S": ref_id},
+                ":pending": {"S": "pending"},
+                ":yes": {"BOOL": True},
+                ":node": {"S": node_id},
+            },
+        )
+        return answer is not None
 
     def _finish(
         self, source: str, device_id: str, claimant: str, sets: dict[str, Item], removes: tuple[str, ...] = ()
@@ -125,8 +93,8 @@ class DynamoDBRegistry:
         values[":me"] = {"S": claimant}
         expression = "SET " + ", ".join(f"#{k} = :{k}" for k in sets)
         expression += " REMOVE " + ", ".join(("claimed_by", "lease_until", *removes))
-        _update(
-            Key=_device_key(source, device_id),
+        conditional_update(
+            Key=device_key(source, device_id),
             UpdateExpression=expression,
             ConditionExpression="claimed_by = :me",
             ExpressionAttributeNames={f"#{k}": k for k in sets},
@@ -159,8 +127,8 @@ class DynamoDBRegistry:
         self._finish(source, device_id, claimant, sets, removes=gone)
 
     def record_tombstone(self, source: str, device_id: str, *, removed_at: float) -> bool:
-        answer = _update(
-            Key=_device_key(source, device_id),
+        answer = conditional_update(
+            Key=device_key(source, device_id),
             UpdateExpression="SET #state = :removed, removed_at = :at",
             ConditionExpression="attribute_not_exists(api_device_id) AND "
             "(attribute_not_exists(maybe_created) OR maybe_created = :no) AND "
@@ -176,8 +144,8 @@ class DynamoDBRegistry:
         return answer is not None
 
     def touch_appeared(self, source: str, device_id: str, at: float) -> None:
-        _update(
-            Key=_device_key(source, device_id),
+        conditional_update(
+            Key=device_key(source, device_id),
             UpdateExpression="SET appeared_at = :at",
             ConditionExpression="attribute_exists(pk) AND "
             "(attribute_not_exists(appeared_at) OR appeared_at < :at)",
@@ -185,8 +153,8 @@ class DynamoDBRegistry:
         )
 
     def mark_changing(self, source: str, device_id: str, claimant: str, node_id: str) -> None:
-        answer = _update(
-            Key=_device_key(source, device_id),
+        answer = conditional_update(
+            Key=device_key(source, device_id),
             UpdateExpression="SET maybe_created = :yes, node_id = :node",
             ConditionExpression="claimed_by = :me",
             ExpressionAttributeValues={
@@ -207,8 +175,8 @@ class DynamoDBRegistry:
     def record_uploaded(self, source: str, device_id: str, work_id: str) -> None:
         # A string set of "<epoch seconds>:<work id>": the time orders them for trimming.
         entry = f"{int(clock.now()):012d}:{work_id}"
-        answer = _update(
-            Key=_device_key(source, device_id),
+        answer = conditional_update(
+            Key=device_key(source, device_id),
             UpdateExpression="ADD uploaded :entry",
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeValues={":entry": {"SS": [entry]}},
@@ -216,8 +184,8 @@ class DynamoDBRegistry:
         )
         entries = sorted((answer or {}).get("Attributes", {}).get("uploaded", {}).get("SS", []))
         if len(entries) > UPLOADS_KEPT:
-            _update(
-                Key=_device_key(source, device_id),
+            conditional_update(
+                Key=device_key(source, device_id),
                 UpdateExpression="DELETE uploaded :old",
                 ExpressionAttributeValues={":old": {"SS": entries[: len(entries) - UPLOADS_KEPT]}},
             )
@@ -229,17 +197,23 @@ class DynamoDBRegistry:
         self._finish(source, device_id, claimant, sets)
 
     def get_node(self, source: str) -> NodeRecord | None:
-        item = _get(_node_key(source))
+        known = _known_nodes.get((settings().registry_table, source))
+        if known is not None:
+            return NodeRecord(source=source, node_id=known)
+        item = get_item(node_key(source))
         if not item:
             return None
-        return NodeRecord(
-            source=source, node_id=_string(item, "node_id"), claimed_by=_string(item, "claimed_by")
+        node = NodeRecord(
+            source=source, node_id=string_value(item, "node_id"), claimed_by=string_value(item, "claimed_by")
         )
+        if node.node_id is not None:
+            _known_nodes[(settings().registry_table, source)] = node.node_id
+        return node
 
     def claim_node(self, source: str, claimant: str) -> bool:
         now = int(clock.now())
-        answer = _update(
-            Key=_node_key(source),
+        answer = conditional_update(
+            Key=node_key(source),
             UpdateExpression="SET claimed_by = :me, lease_until = :until",
             ConditionExpression=f"attribute_not_exists(node_id) AND ({_LEASE_FREE})",
             ExpressionAttributeValues={
@@ -251,8 +225,8 @@ class DynamoDBRegistry:
         return answer is not None
 
     def record_node(self, source: str, claimant: str, node_id: str) -> str:
-        recorded = _update(
-            Key=_node_key(source),
+        recorded = conditional_update(
+            Key=node_key(source),
             UpdateExpression="SET node_id = :node REMOVE claimed_by, lease_until",
             ConditionExpression="claimed_by = :me",
             ExpressionAttributeValues={":node": {"S": node_id}, ":me": {"S": claimant}},
@@ -260,13 +234,14 @@ class DynamoDBRegistry:
         if recorded is None:
             # Our lease on the node ran out while the call ran: keep the node we created, unless
             # another delivery recorded one meanwhile (then that one stands, and ours stays empty).
-            recorded = _update(
-                Key=_node_key(source),
+            recorded = conditional_update(
+                Key=node_key(source),
                 UpdateExpression="SET node_id = :node",
                 ConditionExpression="attribute_not_exists(node_id)",
                 ExpressionAttributeValues={":node": {"S": node_id}},
             )
         if recorded is not None:
+            _known_nodes[(settings().registry_table, source)] = node_id
             return node_id
         standing = self.get_node(source)
         if standing is None or standing.node_id is None:
@@ -274,8 +249,8 @@ class DynamoDBRegistry:
         return standing.node_id
 
     def release_node(self, source: str, claimant: str) -> None:
-        _update(
-            Key=_node_key(source),
+        conditional_update(
+            Key=node_key(source),
             UpdateExpression="REMOVE claimed_by, lease_until",
             ConditionExpression="claimed_by = :me",
             ExpressionAttributeValues={":me": {"S": claimant}},

@@ -45,6 +45,22 @@ class InMemoryRegistry:
             item.setdefault("state", "pending")
             return self._record(source, device_id, item)
 
+    def claim_new_device(self, source: str, device_id: str, claimant: str, ref_id: str, node_id: str) -> bool:
+        with self._lock:
+            if (source, device_id) in self.devices:
+                return False
+            now = int(clock.now())
+            self.devices[(source, device_id)] = {
+                "claimed_by": claimant,
+                "lease_until": now + LEASE_SECONDS,
+                "ref_id": ref_id,
+                "state": "pending",
+                "updated_at": now,
+                "maybe_created": True,
+                "node_id": node_id,
+            }
+            return True
+
     def mark_changing(self, source: str, device_id: str, claimant: str, node_id: str) -> None:
         with self._lock:
             item = self.devices.get((source, device_id))
