@@ -13,7 +13,7 @@ from local.apigw import LambdaContext
 from local.provision import LOCAL_WEBHOOK_SECRETS
 from local.simulator import DEMO_CLIENT_SECRET
 from local.stack import LocalStack
-from sensor_bridge.runtime.observability import logger
+from sensor_bridge.runtime.observability import Metric, count, logger, metrics
 from tests.conftest import load_event
 
 
@@ -63,14 +63,34 @@ def test_integrated_webhook_logs_with_correlation_id_and_device_and_emits_metric
     assert integrated["device"] == "bridge-monitoring/strain-gauge-01"
     assert integrated["function_name"] == "WebhookFunction"
 
-    emf = [r for r in records if "_aws" in r]
-    per_source = [r for r in emf if r.get("source") == "ttn-demo"]
-    names = {m["Name"] for r in per_source for d in r["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
-    assert {"WebhooksReceived", "DevicesIntegrated", "ApiLatency"} <= names
-    assert all(r["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "SensorBridge" for r in emf)
-    service_level = [r for r in emf if "source" not in r]
-    assert service_level
-    assert service_level[-1]["WebhooksReceived"] == [1.0]
+    # One EMF document for the invocation: every count under the service and under its source.
+    (emf,) = [r for r in records if "_aws" in r]
+    (directive,) = emf["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "SensorBridge"
+    assert directive["Dimensions"] == [["service"], ["service", "source"]]
+    names = {m["Name"] for m in directive["Metrics"]}
+    assert names == {"WebhooksReceived", "DevicesIntegrated", "ApiLatency"}
+    assert (emf["service"], emf["source"]) == ("sensor-bridge", "ttn-demo")
+    assert (emf["WebhooksReceived"], emf["DevicesIntegrated"]) == ([1.0], [1.0])
+
+
+def test_counts_of_several_sources_go_one_document_per_source_besides_the_totals() -> None:
+    with cloudwatch_output() as out:
+        count(Metric.RETRIED, "ttn-demo")
+        count(Metric.RETRIED, "chirpstack-demo", 2)
+        count(Metric.DEAD_LETTERED, None)
+        metrics.flush_metrics()
+
+    emf = [r for r in lines(out) if "_aws" in r]
+    dimensions = [r["_aws"]["CloudWatchMetrics"][0]["Dimensions"] for r in emf]
+    assert dimensions == [[["service", "source"]], [["service", "source"]], [["service"]]]
+    assert [(r.get("source"), r["Retried"]) for r in emf] == [
+        ("ttn-demo", [1.0]),
+        ("chirpstack-demo", [2.0]),
+        (None, [1.0, 2.0]),
+    ]
+    assert "DeadLettered" not in emf[0]
+    assert emf[2]["DeadLettered"] == [1.0]
 
 
 def test_no_secret_or_token_appears_in_logs_metrics_answers_or_queues(stack: LocalStack) -> None:

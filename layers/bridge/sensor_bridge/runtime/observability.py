@@ -5,7 +5,8 @@ from __future__ import annotations
 from enum import StrEnum
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
 from sensor_bridge.runtime.tracing import LazyXRayProvider
 
@@ -15,7 +16,40 @@ NAMESPACE = "SensorBridge"
 logger = Logger(service=SERVICE)
 # Only what the bridge calls, and not before the first traced request (runtime/tracing.py).
 tracer = Tracer(service=SERVICE, auto_patch=False, provider=LazyXRayProvider(("botocore", "httpx")))
-metrics = Metrics(service=SERVICE, namespace=NAMESPACE)
+
+
+class _CountsBySource(AmazonCloudWatchEMFProvider):
+    """Powertools' EMF provider that also files each count under its source. An invocation whose
+    every count has the same source (a webhook) prints one document with both dimension sets,
+    (service) and (service, source), instead of one more document per count: CloudWatch Logs
+    bills every byte. Otherwise (a retry batch of several sources) one document per source."""
+
+    def __init__(self) -> None:
+        super().__init__(namespace=NAMESPACE, service=SERVICE)
+        self.by_source: dict[str, dict[str, tuple[MetricUnit, list[float]]]] = {}
+
+    def add_count(self, source: str, name: str, unit: MetricUnit, value: float) -> None:
+        self.by_source.setdefault(source, {}).setdefault(name, (unit, []))[1].append(float(value))
+
+    def flush_metrics(self, raise_on_empty_metrics: bool = False) -> None:
+        by_source, self.by_source = self.by_source, {}
+        totals = {name: (MetricUnit(m["Unit"]), m["Value"]) for name, m in self.metric_set.items()}
+        if len(by_source) == 1 and next(iter(by_source.values())) == totals:
+            self.add_dimensions(service=SERVICE, source=next(iter(by_source)))
+        else:
+            for source, counts in by_source.items():
+                document = AmazonCloudWatchEMFProvider(namespace=NAMESPACE, service=SERVICE)
+                document.add_dimension(name="service", value=SERVICE)
+                document.add_dimension(name="source", value=source)
+                for name, (unit, values) in counts.items():
+                    for value in values:
+                        document.add_metric(name=name, unit=unit, value=value)
+                document.flush_metrics()
+        super().flush_metrics(raise_on_empty_metrics)
+
+
+_emf = _CountsBySource()
+metrics = Metrics(provider=_emf)
 
 
 class Metric(StrEnum):
@@ -44,11 +78,4 @@ def count(metric: Metric, source: str | None, value: float = 1) -> None:
     unit = MetricUnit.Milliseconds if metric is Metric.API_LATENCY else MetricUnit.Count
     metrics.add_metric(name=metric.value, unit=unit, value=value)
     if source:
-        with single_metric(
-            name=metric.value,
-            unit=unit,
-            value=value,
-            namespace=NAMESPACE,
-            default_dimensions={"service": SERVICE},
-        ) as m:
-            m.add_dimension(name="source", value=source)
+        _emf.add_count(source, metric.value, unit, value)
