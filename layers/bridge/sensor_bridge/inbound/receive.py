@@ -20,7 +20,7 @@ from sensor_bridge.model.request import WebhookRequest
 from sensor_bridge.model.work import WorkItem
 from sensor_bridge.platforms import platform_for
 from sensor_bridge.platforms.identity import at_the_edge
-from sensor_bridge.retry.queue import NotPersisted, schedule
+from sensor_bridge.retry.queue import NotPersisted, check_queueable, schedule
 from sensor_bridge.retry.route import act_on
 from sensor_bridge.runtime.budget import Budget, HasRemainingTime
 from sensor_bridge.runtime.observability import Metric, count, logger
@@ -91,6 +91,8 @@ def _receive(request: WebhookRequest, budget: Budget) -> HttpReply:
         return HttpReply(202, {"status": "ignored", "reason": parsed.ignored or "no device event"})
     # Every event is checked before any is acted on: a refusal must not follow half the work.
     events = [_only_mapped(config, at_the_edge(event)) for event in parsed.events]
+    for event in events:  # a 2xx promises the work a place on the queues, however it goes on
+        check_queueable(WorkItem(event))
     results = [_deliver_once_per_event()(event=event.to_json(), budget=budget) for event in events]
     return _summarise(results)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -11,6 +12,29 @@ from sensor_bridge.model.device_event import DeviceEvent
 from sensor_bridge.runtime import clock
 
 WORK_VERSION = 1
+# A reason (an API's error message, a parking cause) is cut to this many characters before it
+# goes into a work item: the message's size must stay within what the webhook checked before it
+# answered 2xx (`retry.queue.check_queueable` reserves room for two reasons this long).
+MAX_REASON_CHARS = 500
+# Characters SQS refuses in a message body (it allows #x9 #xA #xD, #x20-#xD7FF, #xE000-#xFFFD,
+# #x10000-#x10FFFF); json.dumps already escapes the C0 controls. Only inside JSON strings, so
+# escaping them as \uXXXX keeps the JSON's meaning.
+_SQS_REFUSED = re.compile("[\ud800-\udfff\ufffe\uffff]")
+
+
+def bounded_reason(reason: str | None) -> str | None:
+    """`reason`, cut to MAX_REASON_CHARS (with a mark that it was cut)."""
+    if reason is None or len(reason) <= MAX_REASON_CHARS:
+        return reason
+    return reason[: MAX_REASON_CHARS - 1] + "\u2026"
+
+
+def compact_json(data: Any) -> str:
+    """JSON as small as SQS can hold it: no spaces, non-ASCII as itself (UTF-8: 1-4 bytes a
+    character, where json.dumps' default \\uXXXX escapes take 6 or 12), and only what SQS refuses
+    escaped."""
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return _SQS_REFUSED.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 @dataclass(frozen=True)
@@ -51,7 +75,11 @@ class WorkItem:
         return clock.now() - since
 
     def after_attempt(self, error: str | None) -> WorkItem:
-        return replace(self, attempts=self.attempts + 1, last_error=error)
+        return replace(self, attempts=self.attempts + 1, last_error=bounded_reason(error))
+
+    def parked(self, reason: str) -> WorkItem:
+        """The work as the dead-letter queue holds it, with why it was parked."""
+        return replace(self, parked_reason=bounded_reason(reason), not_before=None)
 
     def to_message(self) -> str:
         body: dict[str, Any] = {
@@ -68,7 +96,7 @@ class WorkItem:
             body["waiting_since"] = self.waiting_since
         if self.upload_only:
             body["upload_only"] = True
-        return json.dumps(body, separators=(",", ":"))
+        return compact_json(body)
 
     @classmethod
     def from_message(cls, body: str) -> WorkItem:

@@ -35,6 +35,7 @@ class Settings:
     api_timeout_seconds: float
     secrets_max_age_seconds: int
     upload_max_observations: int
+    queue_max_message_bytes: int
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -60,6 +61,8 @@ class Settings:
             secrets_max_age_seconds=int(_env("SECRETS_MAX_AGE_SECONDS") or "300"),
             # Observations per upload call (the API documents no maximum); bench/readings.py.
             upload_max_observations=max(1, int(_env("UPLOAD_MAX_OBSERVATIONS") or "500")),
+            # The queues' MaximumMessageSize (template.yaml): work that could outgrow it is refused.
+            queue_max_message_bytes=int(_env("QUEUE_MAX_MESSAGE_BYTES") or "262144"),
         )
 
 
