@@ -1,10 +1,13 @@
 """Injected faults for the Sensor Data simulator: a FIFO of failures for the next API calls.
 
-A fault is ``{"status", "retry_after", "body", "latency_ms", "drop", "count", "after_apply",
-"operation"}``. ``operation`` says which calls it is for: ``integrate`` (the default, so faults
-written before the other operations existed keep meaning what they meant), ``upload``, ``nodes``
-(the node listing) or ``any``. A call takes the first queued fault for its operation; faults
-for other operations stay queued in their order.
+A fault is ``{"status", "retry_after", "body", "latency_ms", "trickle_ms", "drop", "count",
+"after_apply", "operation"}``. ``operation`` says which calls it is for: ``integrate`` (the
+default, so faults written before the other operations existed keep meaning what they meant),
+``upload``, ``nodes`` (the node listing), ``token`` (the IMS token endpoint) or ``any`` (every API
+call, not the token endpoint). A call takes the first queued fault for its operation; faults for
+other operations stay queued in their order. ``trickle_ms`` sends the answer's status and headers
+at once and then its body one byte every ``trickle_ms`` (alone: a normal answer, trickled), as a
+slow proxy or a struggling backend does: no single read waits long, the whole answer does.
 """
 
 from __future__ import annotations
@@ -14,9 +17,9 @@ from typing import Any
 
 __all__ = ["OPERATIONS", "Fault", "FaultQueue", "fault_code", "parse_fault"]
 
-OPERATIONS = ("integrate", "upload", "nodes", "any")
+OPERATIONS = ("integrate", "upload", "nodes", "token", "any")
 FAULT_KEYS = frozenset(
-    {"status", "count", "retry_after", "latency_ms", "drop", "body", "after_apply", "operation"}
+    {"status", "count", "retry_after", "latency_ms", "trickle_ms", "drop", "body", "after_apply", "operation"}
 )
 JSON = Any
 
@@ -27,6 +30,7 @@ class Fault:
     status: int | None = None
     retry_after: str | None = None
     latency_ms: int = 0
+    trickle_ms: int = 0
     drop: bool = False
     body: str | None = None
     after_apply: bool = False
@@ -64,6 +68,9 @@ def _check_types(raw: dict[str, JSON]) -> None:
         raise ValueError("fault status must be an HTTP status code")
     if not _is_int(latency) or latency < 0:
         raise ValueError("fault latency_ms must be a non-negative integer")
+    trickle = raw.get("trickle_ms", 0)
+    if not _is_int(trickle) or trickle < 0:
+        raise ValueError("fault trickle_ms must be a non-negative integer")
     if not isinstance(raw.get("drop", False), bool):
         raise ValueError("fault drop must be a boolean")
     if raw.get("retry_after") is not None and not isinstance(raw["retry_after"], str | int):
@@ -84,8 +91,11 @@ def parse_fault(raw: JSON) -> Fault:
         raise ValueError(f"unknown fault keys: {sorted(unknown)}")
     _check_types(raw)
     status, drop, latency = raw.get("status"), raw.get("drop", False), raw.get("latency_ms", 0)
-    if status is None and not drop and latency == 0:
-        raise ValueError("a fault needs one of status, latency_ms or drop")
+    trickle = raw.get("trickle_ms", 0)
+    if status is None and not drop and latency == 0 and trickle == 0:
+        raise ValueError("a fault needs one of status, latency_ms, trickle_ms or drop")
+    if drop and trickle:
+        raise ValueError("a dropped connection has no answer to trickle")
     if status is not None and drop:
         raise ValueError("a fault cannot both answer a status and drop the connection")
     after_apply = raw.get("after_apply", False)
@@ -97,6 +107,7 @@ def parse_fault(raw: JSON) -> Fault:
         status=status,
         retry_after=None if retry_after is None else str(retry_after),
         latency_ms=latency,
+        trickle_ms=trickle,
         drop=drop,
         body=raw.get("body"),
         after_apply=after_apply,
@@ -123,7 +134,8 @@ class FaultQueue:
     def take(self, operation: str) -> Fault | None:
         """Use up one call of the first fault for ``operation``, if any."""
         for index, fault in enumerate(self._faults):
-            if fault.operation in (operation, "any"):
+            # "any" is every API call; the token endpoint takes only the faults meant for it.
+            if fault.operation == operation or (fault.operation == "any" and operation != "token"):
                 fault.count -= 1
                 if fault.count <= 0:
                     self._faults.pop(index)

@@ -237,6 +237,7 @@ class _Reply:
     headers: dict[str, str] = field(default_factory=dict)
     raw: bytes | None = None
     drop: bool = False
+    trickle_s: float = 0.0  # send the body a byte at a time, this far apart
 
 
 class _IntegrationError(Exception):
@@ -486,6 +487,22 @@ class SensorDataSimulator:
 
     # ------------------------------------------------------------------ token endpoint
 
+    def _token_with_faults(self, headers: dict[str, str], body: bytes) -> _Reply:
+        """The token endpoint, slowed, failed or dropped by a fault for ``token`` if one is queued."""
+        with self._lock:
+            fault = self._faults.take("token")
+        if fault is not None and fault.latency_ms:
+            time.sleep(fault.latency_ms / 1000)
+        if fault is not None and fault.drop:
+            return _Reply(0, drop=True)
+        if fault is not None and fault.status is not None:
+            reply = _Reply(fault.status, {"error": "temporarily_unavailable"})
+        else:
+            reply = self._token(headers, body)
+        if fault is not None:
+            reply.trickle_s = fault.trickle_ms / 1000
+        return reply
+
     def _token(self, headers: dict[str, str], body: bytes) -> _Reply:
         with self._lock:
             self._token_requests += 1
@@ -586,6 +603,8 @@ class SensorDataSimulator:
                 reply = self._fault_reply(fault, operation, extra)
         if reply is None:
             reply = process(body, query)
+        if fault is not None:
+            reply.trickle_s = fault.trickle_ms / 1000
         reply.headers = {**extra, **reply.headers}
         self._record(self._logs[operation], reply, body, query, arrived, applied)
         return reply
@@ -952,7 +971,7 @@ class SensorDataSimulator:
         self, method: str, path: str, headers: dict[str, str], body: bytes, query: dict[str, str]
     ) -> _Reply:
         routes: dict[str, dict[str, Callable[[], _Reply]]] = {
-            TOKEN_PATH: {"POST": lambda: self._token(headers, body)},
+            TOKEN_PATH: {"POST": lambda: self._token_with_faults(headers, body)},
             INTEGRATE_PATH: {
                 "POST": lambda: self._serve("integrate", headers, body, query, self._process_integrate)
             },
@@ -1058,8 +1077,18 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        if self.command != "HEAD":
+        if self.command == "HEAD":
+            return
+        if not reply.trickle_s:
             self.wfile.write(data)
+            return
+        for index in range(len(data)):
+            time.sleep(reply.trickle_s)
+            try:
+                self.wfile.write(data[index : index + 1])
+            except OSError:  # the client gave up waiting: what a trickle fault is for
+                self.close_connection = True
+                return
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _dispatch
 

@@ -14,7 +14,7 @@ from typing import Any
 from sensor_bridge.model.replies import RequestError
 from sensor_bridge.runtime.process import on_reset
 from sensor_bridge.runtime.settings import settings
-from sensor_bridge.store.aws_clients import dynamodb
+from sensor_bridge.store.aws_clients import CurrentClient
 
 KEY_PREFIX = "sensor-bridge.webhook-event"
 RECORD_TTL_SECONDS = 24 * 3600  # longer than any platform's own redelivery window (Event Grid: 24 h)
@@ -28,9 +28,11 @@ Handler = Callable[..., dict[str, Any]]
 def _persistence() -> Any:
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
-    # The registry's client: the same short timeouts (the webhook answers within 4 s), no second
-    # session to build at a cold start.
-    return DynamoDBPersistenceLayer(table_name=settings().idempotency_table, boto3_client=dynamodb())
+    # The registry's clients: timeouts from the invocation's deadline, no second session to build
+    # at a cold start.
+    return DynamoDBPersistenceLayer(
+        table_name=settings().idempotency_table, boto3_client=CurrentClient("dynamodb")
+    )
 
 
 @cache

@@ -22,7 +22,7 @@ from sensor_bridge.platforms import platform_for
 from sensor_bridge.platforms.identity import at_the_edge
 from sensor_bridge.retry.queue import NotPersisted, check_queueable, schedule
 from sensor_bridge.retry.route import act_on
-from sensor_bridge.runtime.budget import Budget, HasRemainingTime
+from sensor_bridge.runtime.budget import Budget, HasRemainingTime, invocation
 from sensor_bridge.runtime.observability import Metric, count, logger
 from sensor_bridge.runtime.process import on_reset
 from sensor_bridge.runtime.settings import settings
@@ -43,7 +43,8 @@ def receive(request: WebhookRequest, context: HasRemainingTime | None = None) ->
     known = source_name if source_name in current_config().sources else None
     count(Metric.WEBHOOKS_RECEIVED, known)
     try:
-        reply = _receive(request, Budget.from_context(context, settings().api_timeout_seconds))
+        with invocation(Budget.from_context(context, settings().api_timeout_seconds)) as budget:
+            reply = _receive(request, budget)
     except RequestError as exc:
         if exc.status < 500:
             count(Metric.WEBHOOKS_REJECTED, known)

@@ -19,7 +19,7 @@ from sensor_bridge.retry.pace import pace
 from sensor_bridge.retry.queue import schedule
 from sensor_bridge.retry.route import Result, act_on
 from sensor_bridge.runtime import clock
-from sensor_bridge.runtime.budget import Budget, HasRemainingTime
+from sensor_bridge.runtime.budget import Budget, HasRemainingTime, invocation
 from sensor_bridge.runtime.observability import logger
 from sensor_bridge.runtime.settings import settings
 from sensor_bridge.store.config_source import current_config
@@ -31,9 +31,14 @@ Answers = dict[str, Result | Exception]
 def process_batch(messages: Sequence[tuple[str, str]], context: HasRemainingTime | None = None) -> Answers:
     """Deliver a batch of (message id, body). Never raises for one message's failure.
 
-    `context` (the Lambda context) bounds the calls: work that no longer fits in the invocation
-    goes back on the queue with its attempt counted, rather than the function timing out and
-    every message of the batch coming back."""
+    `context` (the Lambda context) sets the invocation's deadline, which every call reads: work
+    that no longer fits goes back on the queue with its attempt counted, rather than the function
+    timing out and every message of the batch coming back."""
+    with invocation(Budget.from_context(context, settings().api_timeout_seconds)) as budget:
+        return _process(messages, budget)
+
+
+def _process(messages: Sequence[tuple[str, str]], budget: Budget) -> Answers:
     answers: Answers = {}
     due: list[tuple[str, WorkItem]] = []
     for message_id, body in messages:
@@ -54,7 +59,6 @@ def process_batch(messages: Sequence[tuple[str, str]], context: HasRemainingTime
         # What the rate budget cannot take now goes back at once, each call's share at its turn.
         due, later = pace(due)
         answers.update(later)
-        budget = Budget.from_context(context, settings().api_timeout_seconds)
         outcomes = deliver_many([work for _, work in due], current_config(), budget=budget)
     except Exception as exc:  # the registry or the config is out: leave them all for SQS to retry
         logger.exception("retry batch failed", extra={"messages": len(due)})

@@ -1,12 +1,18 @@
-"""The one HTTP client of the process: kept across warm invocations for connection reuse."""
+"""The one HTTP client of the process (kept across warm invocations for connection reuse), and a
+POST that ends by a total deadline."""
 
 from __future__ import annotations
 
+import time
 from functools import cache
+from typing import Any
 
 import httpx
 
 USER_AGENT = "sensor-bridge/0.1 (+https://github.com/sensor-bridge)"
+# The longest pause a body may take between two of its chunks: an answer's body follows its
+# headers at once (the API's are a few KB); less than the time kept back after the deadline.
+BODY_PAUSE_SECONDS = 0.5
 
 
 @cache
@@ -18,3 +24,31 @@ def http_client() -> httpx.Client:
         follow_redirects=False,
         trust_env=False,
     )
+
+
+def post_within(url: str, seconds: float, **kwargs: Any) -> httpx.Response:
+    """POST and have the whole answer within `seconds`, or raise httpx.ReadTimeout.
+
+    httpx's timeouts bound each phase and each read, not the call (it has no total timeout:
+    encode/httpx#1450), so an answer that trickles in a few bytes at a time never trips them.
+    Here the answer is streamed and the deadline checked after every chunk, and once the headers
+    are in, each read of the body may wait at most BODY_PAUSE_SECONDS (set through the request's
+    `timeout` extension, which httpcore reads when the body's first read starts): a body that
+    stops half-way cannot hold the call far past its deadline either."""
+    deadline = time.monotonic() + seconds
+    with http_client().stream("POST", url, timeout=seconds, **kwargs) as response:
+        timeouts = response.request.extensions.get("timeout")
+        if isinstance(timeouts, dict):
+            timeouts["read"] = max(min(deadline - time.monotonic(), BODY_PAUSE_SECONDS), 0.001)
+        chunks: list[bytes] = []
+        for chunk in response.iter_raw():
+            chunks.append(chunk)
+            if time.monotonic() > deadline:
+                raise httpx.ReadTimeout("no complete answer by the deadline", request=response.request)
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            content=b"".join(chunks),
+            request=response.request,
+            extensions=response.extensions,
+        )

@@ -19,7 +19,7 @@ from sensor_bridge.model.contract import ErrorResponse, IntegrationRequest, Inte
 from sensor_bridge.model.outcomes import Deferred, Integrated, Outcome, Parked, RateLimited, Retryable
 from sensor_bridge.runtime import clock
 from sensor_bridge.runtime.budget import BUDGET_SPENT, Budget
-from sensor_bridge.runtime.http import http_client
+from sensor_bridge.runtime.http import post_within
 from sensor_bridge.runtime.observability import Metric, count, tracer
 from sensor_bridge.runtime.settings import settings
 from sensor_bridge.sensor_data.limiter import BUDGET_SHORT, DIRECT, HELD_BACK, ONBOARDING, Kind, limiter
@@ -76,11 +76,15 @@ def with_token(
         if budget is not None and timeout is None:
             return Deferred(BUDGET_SPENT)
         try:
-            token = token_provider.get()
+            token = token_provider.get()  # a fetch from IMS takes its time from the same budget
         except TokenUnavailable as exc:
             return Retryable(str(exc)) if exc.retryable else Parked(str(exc))
         except SecretUnavailable as exc:
             return Retryable(str(exc))
+        if budget is not None:
+            timeout = budget.call_timeout()
+            if timeout is None:
+                return Deferred(BUDGET_SPENT)
         refused = _not_admitted(kind)
         if refused is not None:
             return refused
@@ -130,12 +134,12 @@ def post_integration(
     params = {"iTwinId": itwin_id} if itwin_id else None
     started = time.perf_counter()
     try:
-        answer = http_client().post(
+        answer = post_within(
             f"{s.api_base_url}/integrations/integrate",
+            timeout_s if timeout_s is not None else s.api_timeout_seconds,
             json=request.to_json_body(),
             params=params,
             headers={"Authorization": f"Bearer {token}", "Accept": ACCEPT},
-            timeout=timeout_s if timeout_s is not None else s.api_timeout_seconds,
         )
     except httpx.HTTPError as exc:
         return transport_failure(exc, started)

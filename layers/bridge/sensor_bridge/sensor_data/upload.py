@@ -16,7 +16,7 @@ import httpx
 
 from sensor_bridge.model.outcomes import Integrated, Outcome
 from sensor_bridge.runtime.budget import Budget
-from sensor_bridge.runtime.http import http_client
+from sensor_bridge.runtime.http import post_within
 from sensor_bridge.runtime.observability import tracer
 from sensor_bridge.runtime.settings import settings
 from sensor_bridge.sensor_data.client import (
@@ -46,11 +46,11 @@ def post_upload(observations: list[Observation], token: str, timeout_s: float | 
     s = settings()
     started = time.perf_counter()
     try:
-        answer = http_client().post(
+        answer = post_within(
             f"{s.api_base_url}/data/upload",
+            timeout_s if timeout_s is not None else s.api_timeout_seconds,
             json={"observations": observations},
             headers={"Authorization": f"Bearer {token}", "Accept": ACCEPT},
-            timeout=timeout_s if timeout_s is not None else s.api_timeout_seconds,
         )
     except httpx.HTTPError as exc:
         return transport_failure(exc, started)

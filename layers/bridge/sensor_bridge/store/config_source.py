@@ -16,9 +16,9 @@ def current_config() -> BridgeConfig:
     if s.config_parameter:
         from aws_lambda_powertools.utilities.parameters import SSMProvider
 
-        from sensor_bridge.store.aws_clients import client_config
+        from sensor_bridge.store.aws_clients import CurrentClient
 
-        text = SSMProvider(boto_config=client_config()).get(s.config_parameter)
+        text = SSMProvider(boto3_client=CurrentClient("ssm")).get(s.config_parameter)
         return parse_config(str(text), origin=f"ssm:{s.config_parameter}")
     return load_config_file(s.config_file or DEFAULT_CONFIG_FILE)
 

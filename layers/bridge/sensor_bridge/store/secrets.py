@@ -22,9 +22,9 @@ def secrets_provider() -> Any:
     # Imported here: boto3 and the Parameters provider cost cold-start time.
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-    from sensor_bridge.store.aws_clients import secretsmanager
+    from sensor_bridge.store.aws_clients import CurrentClient
 
-    return SecretsProvider(boto3_client=secretsmanager())
+    return SecretsProvider(boto3_client=CurrentClient("secretsmanager"))
 
 
 def get_json_secret(secret_id: str, *, force_fetch: bool = False) -> dict[str, Any]:
