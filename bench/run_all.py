@@ -18,6 +18,7 @@ BENCHMARKS = [
     "bench.cost",
     "bench.webhook_latency",
     "bench.burst",
+    "bench.event_grid_batch",  # 1,400 events in one POST, then the retry function: minutes here
     "bench.simulator_scale",
     "bench.fuzz",
     "bench.chaos",  # 2,000 webhooks under faults: about 20 minutes here
@@ -103,6 +104,7 @@ def table() -> str:
         f"{upload['full_ms']['p50']} ms vs {upload['empty_ms']['p50']} ms "
         f"| medians of {scale['pairs']} alternating pairs |"
     )
+    rows.append(event_grid_batch_row())
     rows.append(fuzz_row())
     rows.append(chaos_row())
     rows.append(_readings_row(json.loads((RESULTS / "readings.json").read_text())))
@@ -119,6 +121,18 @@ def fuzz_row() -> str:
         f"control/bidi characters at the API {fuzz['unsafe_characters_that_reached_the_simulator']}, "
         f"answers without the error shape {fuzz['answers_without_error_shape']} "
         f"| {accepted} accepted, {fuzz['integrate_calls']} integrate calls checked |"
+    )
+
+
+def event_grid_batch_row() -> str:
+    r = json.loads((RESULTS / "event_grid_batch.json").read_text())
+    return (
+        f"| Event Grid batch: {r['events']} events ({r['body_bytes'] // 1000} KB) in one POST, "
+        f"{r['function_timeout_seconds']:g} s function budget | answered {r['answer_status']} in "
+        f"{r['answer_seconds']} s | all in Sensor Data after {r['seconds_until_all_in_sensor_data']} s, "
+        f"{r['api_calls']} API calls; resend {r['resend_status']} in {r['resend_answer_seconds']} s, "
+        f"{r['resend_api_calls']} calls | created twice {r['devices_created_twice_after_resend']}, lost "
+        f"{r['devices_lost']}; load average {r['load_average_1min'][0]} |"
     )
 
 

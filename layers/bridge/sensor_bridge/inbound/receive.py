@@ -7,9 +7,9 @@ from dataclasses import replace
 from functools import cache
 from typing import Any
 
-from sensor_bridge.delivery.context import Downstream
 from sensor_bridge.delivery.deliver import deliver
 from sensor_bridge.inbound.auth.authenticate import authenticate
+from sensor_bridge.inbound.batch import direct, receive_batch
 from sensor_bridge.inbound.idempotency import Handler, once_per_event
 from sensor_bridge.model.config import BridgeConfig
 from sensor_bridge.model.device_event import DeviceEvent
@@ -26,8 +26,6 @@ from sensor_bridge.runtime.budget import Budget, HasRemainingTime, invocation
 from sensor_bridge.runtime.observability import Metric, count, logger
 from sensor_bridge.runtime.process import on_reset
 from sensor_bridge.runtime.settings import settings
-from sensor_bridge.sensor_data.client import integrate_direct
-from sensor_bridge.sensor_data.nodes import list_nodes_direct
 from sensor_bridge.store.config_source import current_config
 
 _WEBHOOK_PATH = re.compile(r"/webhooks/[^/]+")
@@ -94,6 +92,12 @@ def _receive(request: WebhookRequest, budget: Budget) -> HttpReply:
     events = [_only_mapped(config, at_the_edge(event)) for event in parsed.events]
     for event in events:  # a 2xx promises the work a place on the queues, however it goes on
         check_queueable(WorkItem(event))
+    return _deliver(request.source, events, budget)
+
+
+def _deliver(source: str, events: list[DeviceEvent], budget: Budget) -> HttpReply:
+    if len(events) > 1:  # an Event Grid batch: up to 5,000 events, handled as one
+        return receive_batch(source, events, budget)
     results = [_deliver_once_per_event()(event=event.to_json(), budget=budget) for event in events]
     return _summarise(results)
 
@@ -120,11 +124,9 @@ def _deliver_event(*, event: dict[str, Any], budget: Budget) -> dict[str, Any]:
     # The device now (under pressure the limiter does not admit the direct call: it is queued at
     # once, to go with others in a shared call); its reading, if any, goes on the retry queue to be
     # uploaded with others (one upload call per retry batch: readings outnumber the rate budget).
-    device_only = replace(work, event=replace(device_event, reading=None))
-    direct = Downstream(integrate=integrate_direct, list_nodes=list_nodes_direct)
-    outcome = deliver(device_only, current_config(), budget=budget, downstream=direct)
+    outcome = deliver(work.device_only(), current_config(), budget=budget, downstream=direct())
     if isinstance(outcome, Integrated) and device_event.reading is not None:
-        schedule(replace(work, upload_only=True), 0)
+        schedule(work.its_reading(), 0)
         count(Metric.READINGS_QUEUED, device_event.source)
     return act_on(work, outcome).to_json()
 

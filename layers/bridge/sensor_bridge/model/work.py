@@ -81,6 +81,14 @@ class WorkItem:
         """The work as the dead-letter queue holds it, with why it was parked."""
         return replace(self, parked_reason=bounded_reason(reason), not_before=None)
 
+    def device_only(self) -> WorkItem:
+        """The work without its reading: what the webhook delivers directly."""
+        return replace(self, event=replace(self.event, reading=None))
+
+    def its_reading(self) -> WorkItem:
+        """What is left to queue once the device is delivered: the reading's upload."""
+        return replace(self, upload_only=True)
+
     def to_message(self) -> str:
         body: dict[str, Any] = {
             "version": WORK_VERSION,

@@ -83,6 +83,12 @@ def _message(work: WorkItem) -> tuple[str, dict[str, Any]]:
     return work.to_message(), attributes
 
 
+def message(work: WorkItem, delay_seconds: int) -> dict[str, Any]:
+    """The SQS message that carries the work (SendMessage's parameters, less the queue)."""
+    body, attributes = _message(work)
+    return {"MessageBody": body, "DelaySeconds": delay_seconds, "MessageAttributes": attributes}
+
+
 def _send(queue_url: str, work: WorkItem, delay_seconds: int) -> None:
     from botocore.exceptions import BotoCoreError, ClientError
 

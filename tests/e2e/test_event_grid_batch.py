@@ -1,0 +1,75 @@
+"""A large Azure Event Grid delivery is handled as one batch: 1,400 DeviceCreated events (251 KB)
+in one POST, through the real webhook handler with its real time budget (the gateway's Lambda
+context, the template's 4 s), answered 2xx; every device reaches Sensor Data once; a resend of
+the same delivery is answered from its one idempotency record and does nothing again.
+
+How long the answer takes is a benchmark (`python -m bench.event_grid_batch`), not asserted here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+
+from bench.devices import EVENT_GRID_HUB, event_grid_batch, event_grid_device_id
+from local.stack import LocalStack
+from sensor_bridge.model.profiles import device_ref_id
+from sensor_bridge.runtime.settings import settings
+
+SOURCE = "azure-demo"
+PATH = f"/webhooks/{SOURCE}?code=local-azure-code"
+HEADERS = {"content-type": "application/json", "aeg-event-type": "Notification"}
+EVENTS = 1400
+
+
+def post(stack: LocalStack, body: bytes) -> tuple[int, Any]:
+    status, _, answer = stack.invoke("POST", PATH, headers=HEADERS, body=body)
+    return status, answer
+
+
+def idempotency_records() -> int:
+    table = settings().idempotency_table
+    return int(boto3.client("dynamodb").scan(TableName=table, Select="COUNT")["Count"])
+
+
+def created(stack: LocalStack) -> dict[str, int]:
+    refs = {device_ref_id(SOURCE, f"{EVENT_GRID_HUB}/{event_grid_device_id(i)}") for i in range(EVENTS)}
+    counts: dict[str, int] = stack.simulator.state()["created"]
+    return {ref: counts.get(ref, 0) for ref in refs}
+
+
+def test_a_1400_event_delivery_is_accepted_as_one_batch_and_every_device_arrives_once(
+    stack: LocalStack,
+) -> None:
+    body = event_grid_batch(EVENTS)
+    assert 250_000 < len(body) < 256 * 1024
+
+    status, answer = post(stack, body)
+
+    assert status == 202
+    assert len(answer["results"]) + answer["queued"]["devices"] == EVENTS
+    assert idempotency_records() == 1  # one record for the delivery, not one per event
+    stack.drain()
+    assert set(created(stack).values()) == {1}
+    assert stack.queue_messages("dead-letter") == []
+
+    calls = len(stack.simulator.state()["calls"])
+    again_status, again = post(stack, body)  # Event Grid resends a delivery it saw no 2xx for
+
+    assert (again_status, again) == (status, answer)  # the first answer, nothing done again
+    assert stack.queue_messages("retry") == []
+    stack.drain()
+    assert len(stack.simulator.state()["calls"]) == calls
+    assert set(created(stack).values()) == {1}
+
+
+def test_an_event_repeated_within_a_delivery_counts_once(stack: LocalStack) -> None:
+    body = event_grid_batch(3)[:-1] + b"," + event_grid_batch(1)[1:]  # event 0 again, at the end
+
+    status, answer = post(stack, body)
+
+    assert 200 <= status < 300
+    assert answer["repeatedEvents"] == 1
+    stack.drain()
+    assert set(created(stack).values()) == {0, 1}
+    assert sum(created(stack).values()) == 3
