@@ -1,6 +1,7 @@
 """Queueing many work items at once (the rest of a large webhook delivery): SendMessageBatch, ten
-messages a call (SQS's maximum, and at most 256 KiB a call), the calls side by side, so that
-1,400 items cost 140 calls in a fraction of the webhook's time budget rather than 1,400 calls."""
+messages a call (SQS's maximum; their sizes together within the queue's MaximumMessageSize, as
+SQS requires of a batch), the calls side by side, so that 1,400 items cost 140 calls in a
+fraction of the webhook's time budget rather than 1,400 calls one after the other."""
 
 from __future__ import annotations
 
@@ -10,12 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sensor_bridge.model.work import WorkItem
-from sensor_bridge.retry.queue import NotPersisted, message
+from sensor_bridge.retry.queue import NotPersisted, message, message_bytes
 from sensor_bridge.runtime.settings import settings
 from sensor_bridge.store.aws_clients import sqs
 
 ENTRIES_PER_CALL = 10  # SendMessageBatch's limit
-BYTES_PER_CALL = 256 * 1024  # the limit on a call's messages together
 PARALLEL_CALLS = 8  # within botocore's pool of 10 connections per client
 # What one call costs the webhook, in-region and CPU included (conservative), for deciding how
 # much of the time budget to keep for queueing.
@@ -33,7 +33,7 @@ def schedule_all(works: Sequence[WorkItem]) -> int:
     """Put every work on the retry queue, due now; the number of calls it took. NotPersisted if
     any message is refused: the caller must not promise the work (the platform sends again, and
     what was queued already is delivered once, as the registry decides)."""
-    calls = _calls([{"Id": str(i), **message(w, 0)} for i, w in enumerate(works)])
+    calls = _calls([({"Id": str(i), **message(w, 0)}, message_bytes(w)) for i, w in enumerate(works)])
     if not calls:
         return 0
     with ThreadPoolExecutor(max_workers=min(PARALLEL_CALLS, len(calls))) as pool:
@@ -41,13 +41,14 @@ def schedule_all(works: Sequence[WorkItem]) -> int:
     return len(calls)
 
 
-def _calls(entries: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """Entries packed in order into calls of at most ten, and at most BYTES_PER_CALL together."""
+def _calls(entries: list[tuple[dict[str, Any], int]]) -> list[list[dict[str, Any]]]:
+    """(Entry, its size) packed in order into calls of at most ten, their sizes together within
+    the queue's MaximumMessageSize (each one alone fits: checked before the webhook accepted it)."""
+    limit = settings().queue_max_message_bytes
     calls: list[list[dict[str, Any]]] = []
     size = 0
-    for entry in entries:
-        length = len(entry["MessageBody"].encode()) + 100  # the body and its attributes
-        if not calls or len(calls[-1]) == ENTRIES_PER_CALL or size + length > BYTES_PER_CALL:
+    for entry, length in entries:
+        if not calls or len(calls[-1]) == ENTRIES_PER_CALL or size + length > limit:
             calls.append([])
             size = 0
         calls[-1].append(entry)
