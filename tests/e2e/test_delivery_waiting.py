@@ -11,7 +11,7 @@ from local.stack import LocalStack
 from sensor_bridge.delivery.context import IN_FLIGHT
 from sensor_bridge.runtime import clock
 from sensor_bridge.store.dynamodb_registry import DynamoDBRegistry
-from tests.scenario import APP, SOURCE, Ledger, changes, ref, tts_event, with_node
+from tests.scenario import APP, SOURCE, Ledger, changes, device_calls, ref, tts_event, with_node
 
 registry = DynamoDBRegistry()
 DEVICE = f"{APP}/strain-gauge-01"
@@ -112,17 +112,54 @@ def spread_backlog(stack: LocalStack, ledger: Ledger) -> None:
     stack.advance(1)
     assert stack.poll_once() == 57  # one batch: 6 calls' worth, the budget has 3 calls now
 
+    turns = delays(stack)
+    # The 20 devices of the two full calls left go back at their own turns, 10 s apart (6 a
+    # minute), after the turns already promised: not all at once. The 7 of the partial call take
+    # no turn: they come back in a second, to fill a call with whatever the storm brings next.
+    assert sorted(turns.values()) == [7, 10, 10]
+    assert turns[1] == 7
+    first, second = sorted(d for d in turns if d != 1)
+    assert second - first == 10
+    stack.advance(1)
+    assert stack.poll_once() == 7  # now alone: they take the turn after the two, 10 s later
+    (later,) = set(delays(stack)) - {first, second}
+    assert later + 1 - second in (9, 10, 11)  # sent a second later; whole seconds
+    stack.drain()
+    assert [c["status"] for c in stack.simulator.state()["calls"] if c["status"] != 200] == []
+    assert stack.queue_messages("dead-letter") == []
+    ledger.check()
+
+
+def delays(stack: LocalStack) -> dict[int, int]:
+    """Devices on the retry queue per delay (seconds); none has spent an attempt."""
     turns: dict[int, int] = {}
     for message in stack.queue_messages("retry"):
         assert message["attempts"] == 0
         turns[message["_delay_seconds"]] = turns.get(message["_delay_seconds"], 0) + 1
-    # The 27 devices left go back in calls of up to ten, each at its own turn, 10 s apart (6 a
-    # minute), after the turns already promised: not all at once.
-    assert sorted(turns.values()) == [7, 10, 10]
-    assert len(turns) == 3
-    first, second, third = sorted(turns)
-    assert second - first == third - second == 10
-    stack.drain()
+    return turns
+
+
+def test_the_partial_calls_of_two_batches_go_back_together_and_fill_one_call(
+    stack: LocalStack, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backlog larger than a batch is cut without regard to sources: each batch's remainder for
+    a source (here 5 devices of 15) would otherwise spend a whole turn on a call of its own."""
+    limit_to(stack, ledger, monkeypatch, 1)
+    monkeypatch.setattr(stack.poller, "batch_size", 15)  # the event source mapping's BatchSize
+    clock.freeze()
+    try:
+        assert ledger.post(tts_event(device="first"))[0] == 200  # idle: sent directly
+        before = len(device_calls(stack))
+        for i in range(30):
+            assert ledger.post(tts_event(device=f"joiner-{i:02d}"))[0] == 202
+        stack.advance(60)  # the next free turn: one call's worth goes now
+        assert stack.poll_once() == stack.poll_once() == 15
+        assert delays(stack) == {1: 10} | {d: 10 for d in delays(stack) if d != 1}
+        stack.drain()
+    finally:
+        clock.freeze(False)
+
+    sizes = [len(c["body"]["integration"]["devices"]) for c in device_calls(stack)[before:]]
+    assert sizes == [10, 10, 10]  # 30 devices, three full calls: no call of five
     assert [c["status"] for c in stack.simulator.state()["calls"] if c["status"] != 200] == []
-    assert stack.queue_messages("dead-letter") == []
     ledger.check()

@@ -4,6 +4,13 @@ without a call or any registry work, one call's worth of devices (same source, u
 MAX_DEVICES_PER_CALL) at each turn the limiter gives, so it comes back when that call may go.
 No attempt is consumed (the work is Deferred).
 
+Full calls go first. A source's partial call (fewer than MAX_DEVICES_PER_CALL devices) that the
+budget cannot take now is a storm's remainder when the batch also holds a full call of that
+source: it takes no turn but comes back in a second, to fill a call with the devices of the next
+batch (a batch is cut from the storm without regard to sources, so each would otherwise leave a
+partial call per source, each spending a whole turn). A partial call with no full call of its
+source beside it (the storm's last devices, or a trickle) takes its turn.
+
 Readings of devices already delivered (`WorkItem.upload_only`) need no integrate call: they share
 upload calls (UPLOAD_MAX_OBSERVATIONS each), so they are budgeted as those, after the onboarding
 calls; when the budget has no upload call for them (kind READINGS), they all wait for the same
@@ -24,16 +31,17 @@ from sensor_bridge.sensor_data.limiter import BUDGET_SHORT, HELD_BACK, READINGS,
 Due = list[tuple[str, WorkItem]]  # (message id, work)
 Answers = dict[str, Result | Exception]
 
+REGROUPING = "queued: waiting a second to share a call with the rest of its source's backlog"
+REGROUP_SECONDS = 1.0  # SQS's smallest delay: back in the next batch
+
 
 def pace(due: Sequence[tuple[str, WorkItem]]) -> tuple[Due, Answers]:
     """What to deliver now (in arrival order), and the answers for what was put back for later."""
     uploads = [item for item in due if item[1].upload_only]
-    calls = _calls([item for item in due if not item[1].upload_only])
+    calls = _calls([item for item in due if not item[1].upload_only], settings().max_devices_per_call)
     room = limiter().available()
     later: Answers = {}
-    turns = limiter().reserve_slots(len(calls) - room, after=room) if len(calls) > room else []
-    for call, turn in zip(calls[room:], turns, strict=True):
-        _put_back(call, Deferred(HELD_BACK, turn), later)
+    regrouped = _put_back_calls(calls[room:], room, later)
     if uploads:
         # After this batch's onboarding calls; peek (no write) is READINGS' turn, a quarter kept.
         wait = limiter().peek(READINGS)
@@ -41,8 +49,26 @@ def pace(due: Sequence[tuple[str, WorkItem]]) -> tuple[Due, Answers]:
             _put_back(uploads, Deferred(BUDGET_SHORT, max(wait, limiter().minute.interval)), later)
     now = [item for item in due if item[0] not in later]
     if later:
-        logger.info("backlog paced", extra={"now": len(now), "later": len(later), "calls_now": room})
+        logger.info(
+            "backlog paced",
+            extra={"now": len(now), "later": len(later), "calls_now": room, "regrouped": regrouped},
+        )
     return now, later
+
+
+def _put_back_calls(later: list[Due], room: int, answers: Answers) -> int:
+    """Full calls (and lone partial ones) at their turns; a storm's partial calls regroup. How
+    many calls regrouped."""
+    most = settings().max_devices_per_call
+    storming = {call[0][1].event.source for call in later if len(call) == most}
+    regroup = [c for c in later if len(c) < most and c[0][1].event.source in storming]
+    turned = [c for c in later if len(c) == most or c[0][1].event.source not in storming]
+    turns = limiter().reserve_slots(len(turned), after=room) if turned else []
+    for call in regroup:
+        _put_back(call, Deferred(REGROUPING, REGROUP_SECONDS), answers)
+    for call, turn in zip(turned, turns, strict=True):
+        _put_back(call, Deferred(HELD_BACK, turn), answers)
+    return len(regroup)
 
 
 def _put_back(items: Sequence[tuple[str, WorkItem]], deferred: Deferred, answers: Answers) -> None:
@@ -54,13 +80,13 @@ def _put_back(items: Sequence[tuple[str, WorkItem]], deferred: Deferred, answers
             answers[message_id] = exc
 
 
-def _calls(due: Sequence[tuple[str, WorkItem]]) -> list[Due]:
-    """The batch as the calls it will need: per source, MAX_DEVICES_PER_CALL devices a call."""
-    most = settings().max_devices_per_call
+def _calls(due: Sequence[tuple[str, WorkItem]], most: int) -> list[Due]:
+    """The batch as the calls it will need: per source, `most` devices a call; full calls first."""
     by_source: dict[str, Due] = {}
     for item in due:
         by_source.setdefault(item[1].event.source, []).append(item)
-    return [items[i : i + most] for items in by_source.values() for i in range(0, len(items), most)]
+    calls = [items[i : i + most] for items in by_source.values() for i in range(0, len(items), most)]
+    return sorted(calls, key=lambda call: len(call) < most)  # stable: sources keep their order
 
 
 def _upload_calls(uploads: Sequence[tuple[str, WorkItem]]) -> int:
