@@ -209,6 +209,7 @@ class LocalStack:
             batch_size=int(props.get("BatchSize", 10)),
             real_clock=self.real_clock,
             batching_window_s=int(props.get("MaximumBatchingWindowInSeconds", 0)) if self.frozen_clock else 0,
+            next_due=self._next_due_on_retry_queue,
         )
         self._routes = [
             (r, import_handler(r.handler, code_uris.get(r.handler))) for r in http_routes(template)
@@ -316,15 +317,8 @@ class LocalStack:
         """The work items on the retry or dead-letter queue, delayed and in-flight ones included,
         read from moto's state without consuming them. Each carries `_delay_seconds`: the
         DelaySeconds it was sent with."""
-        from moto.core.models import DEFAULT_ACCOUNT_ID
-        from moto.sqs.models import sqs_backends
-
-        assert self.resources is not None
-        url = self.resources.retry_queue_url if which == "retry" else self.resources.dead_letter_queue_url
-        queue = sqs_backends[DEFAULT_ACCOUNT_ID][os.environ["AWS_DEFAULT_REGION"]].queues[
-            url.rsplit("/", 1)[1]
-        ]
         items = []
+        queue = self._moto_queue(which)
         for message in list(queue._messages):
             body = json.loads(message.body)
             delayed_until = float(message.delayed_until or 0)
@@ -332,6 +326,25 @@ class LocalStack:
             body["_delay_seconds"] = round(max(0.0, delayed_until - sent) / 1000) if delayed_until else 0
             items.append(body)
         return items
+
+    def _moto_queue(self, which: str) -> Any:
+        from moto.core.models import DEFAULT_ACCOUNT_ID
+        from moto.sqs.models import sqs_backends
+
+        assert self.resources is not None
+        url = self.resources.retry_queue_url if which == "retry" else self.resources.dead_letter_queue_url
+        return sqs_backends[DEFAULT_ACCOUNT_ID][os.environ["AWS_DEFAULT_REGION"]].queues[
+            url.rsplit("/", 1)[1]
+        ]
+
+    def _next_due_on_retry_queue(self) -> float | None:
+        """Seconds until the first delayed or in-flight message on the retry queue may be received."""
+        now_ms = clock.now() * 1000
+        waits = [
+            max(float(m.delayed_until or 0), float(m.visible_at or 0)) - now_ms
+            for m in list(self._moto_queue("retry")._messages)
+        ]
+        return max(0.0, min(waits)) / 1000 if waits else None
 
     # -- stepping simulated time (appended for the delivery scenario tests) ------------------
     def advance(self, seconds: float) -> None:

@@ -1,13 +1,16 @@
-"""The local event source mapping keeps its settings when the stack runs each function with its own
-environment (`LocalStack.run_functions_with` switches the poller's handler and credentials)."""
+"""The local event source mapping: it keeps its settings when the stack runs each function with its
+own environment (`LocalStack.run_functions_with` switches the poller's handler and credentials),
+and on simulated time it moves the clock only as far as the next message that waits."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from local.poller import RetryPoller
+from sensor_bridge.runtime import clock
 
 
 def handler(event: dict[str, Any], context: Any) -> None:
@@ -44,3 +47,67 @@ def test_a_switched_poller_on_the_real_clock_refuses_to_move_simulated_time() ->
     real = RetryPoller("http://sqs/q", "arn:q", handler, client=object(), real_clock=True)
     with pytest.raises(RuntimeError, match="real clock"):
         real.with_handler(other_handler, object()).run_for(5)
+
+
+class DelayedQueue:
+    """An SQS client for one queue holding one message with a DelaySeconds, on the bridge's clock."""
+
+    def __init__(self, delay_s: float) -> None:
+        self.visible_at = clock.now() + delay_s
+        self.left = 1
+        self.in_flight = False
+        self.receives = 0
+
+    def receive_message(self, **_: Any) -> dict[str, Any]:
+        self.receives += 1
+        if self.left and not self.in_flight and clock.now() >= self.visible_at:
+            self.in_flight = True
+            return {"Messages": [{"MessageId": "m-1", "ReceiptHandle": "r-1", "Body": "{}"}]}
+        return {}
+
+    def delete_message_batch(self, **_: Any) -> None:
+        self.left = 0
+
+    def get_queue_attributes(self, **_: Any) -> dict[str, Any]:
+        return {"Attributes": {"ApproximateNumberOfMessagesDelayed": str(self.left)}}
+
+    def next_due(self) -> float | None:
+        return max(0.0, self.visible_at - clock.now()) if self.left else None
+
+
+@pytest.fixture
+def simulated_time() -> Iterator[None]:
+    clock.reset()
+    yield
+    clock.reset()
+
+
+@pytest.mark.usefixtures("simulated_time")
+def test_drain_jumps_to_the_first_waiting_message_in_whole_steps() -> None:
+    """A backlog paced at one call a minute waits most of every minute: drain() moves simulated
+    time straight to where stepping would first find the next message, not a second at a time."""
+    queue = DelayedQueue(delay_s=3600.4)
+    handled: list[float] = []
+    poller = RetryPoller(
+        "http://sqs/q",
+        "arn:q",
+        lambda event, context: handled.append(clock.offset()),
+        client=queue,
+        next_due=queue.next_due,
+    )
+
+    stats = poller.drain(step_s=1.0)
+
+    assert handled == [3601.0]  # as stepping a second at a time would have found it
+    assert stats.fast_forwarded_s == 3601.0
+    assert queue.receives < 5
+
+
+@pytest.mark.usefixtures("simulated_time")
+def test_without_the_queues_state_drain_steps() -> None:
+    queue = DelayedQueue(delay_s=30)
+    poller = RetryPoller("http://sqs/q", "arn:q", handler, client=queue)
+
+    poller.drain(step_s=1.0)
+
+    assert queue.receives > 30
