@@ -3,11 +3,15 @@ simulated API at a given tier, with several webhook instances at once (each thre
 instance, with its own copy of the limiter's remembered state; all share moto's DynamoDB, so the
 limiter's budget is one). Simulated time stands still while the functions run and moves only
 while all work waits, so the figures are what the limits allow, not what this machine's speed
-allows; the SQS event source's batching window is modelled (template.yaml's). The webhook
-instances are warm (each answered one ignored webhook first; bench.cold_start measures cold).
+allows; the SQS event source's batching window is modelled (template.yaml's). The functions'
+time budgets run on the same simulated clock (else a loaded machine would queue devices a
+deployment sends at once); how long each webhook took in real time is reported beside, with how
+many ran past their budget's time for calls. The webhook instances are warm (each answered one
+ignored webhook first; bench.cold_start measures cold).
 
 Reports the time until every device is in Sensor Data, API calls, the share answered 429,
-devices per call, parked, lost and duplicates, and two floors: one device per call (N / rate) and
+devices per call (and the calls that carried fewer than the most, and node creations), why
+webhooks queued their device, parked, lost and duplicates, and two floors: one device per call (N / rate) and
 N devices per call (N / (MAX_DEVICES_PER_CALL x rate)), with the measured time as a ratio of each.
 
     python -m bench.join_storm [--devices 1000] [--tier trial | --rate-limit 60] [--instances 4]
@@ -19,16 +23,22 @@ import argparse
 import json
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.common import write
+from bench.common import summary, write
 from bench.devices import join_accept
 from local import virtual_time
+from local.apigw import LambdaContext
+from local.provision import LOCAL_WEBHOOK_SECRETS
 from local.sim_rate_limit import RateLimit, add_rate_limit_arguments, rate_limit_from_args
 from local.stack import LocalStack, logs_to
 from sensor_bridge.runtime import clock
+from sensor_bridge.runtime.budget import ANSWER_SECONDS, RESERVE_SECONDS
+from sensor_bridge.runtime.settings import settings
 from sensor_bridge.sensor_data.tokens import token_provider
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,31 +61,53 @@ def aws_iot_created(index: int) -> bytes:
     return json.dumps(body).encode()
 
 
-SOURCES = [  # (path, token header, body for device i)
-    ("/webhooks/ttn-demo", "local-ttn-token", join_accept),
-    ("/webhooks/chirpstack-demo?event=join", "local-chirpstack-token", chirpstack_join),
-    ("/webhooks/aws-iot-demo", "local-aws-iot-token", aws_iot_created),
+SOURCES = [  # (source, path, body for device i)
+    ("ttn-demo", "/webhooks/ttn-demo", join_accept),
+    ("chirpstack-demo", "/webhooks/chirpstack-demo?event=join", chirpstack_join),
+    ("aws-iot-demo", "/webhooks/aws-iot-demo", aws_iot_created),
 ]
+# The local stack's webhook invocation (template.yaml's Timeout): its calls must end a reserve before.
+WEBHOOK_CALLS_S = LambdaContext("WebhookFunction").timeout_seconds - ANSWER_SECONDS - RESERVE_SECONDS
 
 
-def storm(stack: LocalStack, devices: int, instances: int) -> dict[int, int]:
+@dataclass
+class Storm:
+    """What the webhooks answered, why those answered 202 were queued, and how long each took on
+    this machine (real seconds: simulated time stands still while a function runs)."""
+
+    answered: dict[int, int] = field(default_factory=dict)
+    queued_for: dict[str, int] = field(default_factory=dict)
+    real_s: list[float] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, status: int, payload: Any, real_s: float) -> None:
+        details = [
+            r.get("detail", "") for r in (payload or {}).get("results", []) if r.get("status") == "queued"
+        ]
+        with self.lock:
+            self.answered[status] = self.answered.get(status, 0) + 1
+            self.real_s.append(real_s)
+            for detail in details:
+                self.queued_for[detail] = self.queued_for.get(detail, 0) + 1
+
+
+def storm(stack: LocalStack, devices: int, instances: int) -> Storm:
     """Every device joins within one simulated second, `instances` webhook invocations at a time."""
-    answered: dict[int, int] = {}
-    lock = threading.Lock()
+    seen = Storm()
 
     def join(i: int) -> None:
-        path, token, body = SOURCES[i % len(SOURCES)]
-        headers = {"content-type": "application/json", "x-bridge-token": token}
-        status, _, _ = stack.invoke("POST", path, headers=headers, body=body(i))
-        with lock:
-            answered[status] = answered.get(status, 0) + 1
+        source, path, body = SOURCES[i % len(SOURCES)]
+        headers = {"content-type": "application/json", "x-bridge-token": LOCAL_WEBHOOK_SECRETS[source]}
+        started = time.perf_counter()
+        status, _, payload = stack.invoke("POST", path, headers=headers, body=body(i))
+        seen.add(status, payload, time.perf_counter() - started)
 
     waves = 10  # a tenth of the devices each tenth of a second
     with ThreadPoolExecutor(max_workers=instances) as pool:
         for wave in range(waves):
             list(pool.map(join, range(wave, devices, waves)))
             virtual_time.advance(1 / waves)
-    return answered
+    return seen
 
 
 def warm(stack: LocalStack, instances: int) -> None:
@@ -96,7 +128,7 @@ def warm(stack: LocalStack, instances: int) -> None:
 def measure(stack: LocalStack, limit: RateLimit, devices: int, instances: int) -> dict[str, Any]:
     warm(stack, instances)
     started = clock.now()
-    answered = storm(stack, devices, instances)
+    seen = storm(stack, devices, instances)
     stack.drain(step_s=1.0, max_simulated_s=7 * 24 * 3600)
     state = stack.simulator.state()
     calls = state["calls"]
@@ -105,7 +137,7 @@ def measure(stack: LocalStack, limit: RateLimit, devices: int, instances: int) -
     last = max(float(c["at"]) for c in carrying) - started  # the simulator times calls on the clock
     parked = len(stack.queue_messages("dead-letter"))
     per_minute = limit.per_minute or 0
-    most = int(os.environ.get("MAX_DEVICES_PER_CALL", "10"))
+    most = settings().max_devices_per_call
     floor_one = devices / (per_minute / 60)
     floor_coalesced = devices / (most * per_minute / 60)
     refused = sum(1 for c in calls if c["status"] == 429)
@@ -116,10 +148,17 @@ def measure(stack: LocalStack, limit: RateLimit, devices: int, instances: int) -
         "rate_limit_per_hour": limit.per_hour,
         "max_devices_per_call": most,
         "webhook_instances": instances,
-        "webhook_answers": answered,
+        "webhook_answers": seen.answered,
+        "webhooks_queued_for": seen.queued_for,
+        # Real time on this machine, which simulated time does not count: what would have made
+        # a webhook queue its device for lack of time in a deployment running this slowly.
+        "webhook_real_seconds": {**summary(seen.real_s), "max": round(max(seen.real_s), 2)},
+        "webhooks_past_their_time_budget_real": sum(1 for t in seen.real_s if t > WEBHOOK_CALLS_S),
         "simulated_seconds_to_deliver_all": round(last, 1),
         "api_calls": len(calls),
         "api_calls_429": refused,
+        "node_calls": sum(1 for c in calls if not c["body"]["integration"].get("nodeId")),
+        "partial_calls": sum(1 for c in carrying if len(c["body"]["integration"]["devices"]) < most),
         "share_429": round(refused / len(calls), 4) if calls else 0.0,
         "devices_per_call": round(
             sum(len(c["body"]["integration"]["devices"]) for c in carrying) / len(carrying), 2
@@ -174,7 +213,10 @@ def main() -> None:
         f"{r['ratio_to_one_per_call']}x the one-per-call floor {r['floor_one_per_call_s']} s); "
         f"{r['api_calls']} API calls, {r['share_429']:.1%} answered 429, "
         f"{r['devices_per_call']} devices per call; "
-        f"parked {r['parked']}, lost {r['lost']}, duplicates {r['duplicates']}"
+        f"parked {r['parked']}, lost {r['lost']}, duplicates {r['duplicates']}; "
+        f"webhooks in real time p50 {r['webhook_real_seconds']['p50']} s, max "
+        f"{r['webhook_real_seconds']['max']} s, {r['webhooks_past_their_time_budget_real']} past their "
+        f"{WEBHOOK_CALLS_S:g} s for calls"
     )
     print(f"wrote {path.relative_to(ROOT)}")
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+from sensor_bridge.runtime import clock
+
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
 
@@ -130,11 +132,12 @@ class LambdaContext:
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     log_group_name: str = ""
     log_stream_name: str = ""
-    _started: float = field(default_factory=time.monotonic)
+    # On the bridge's clock: frozen (the benchmarks), the invocation's time runs with simulated time.
+    _started: float = field(default_factory=clock.monotonic)
 
     @property
     def invoked_function_arn(self) -> str:
         return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.function_name}"
 
     def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.timeout_seconds - (time.monotonic() - self._started)) * 1000))
+        return max(0, int((self.timeout_seconds - (clock.monotonic() - self._started)) * 1000))

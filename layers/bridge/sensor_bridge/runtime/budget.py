@@ -12,17 +12,19 @@ Lambda context's remaining time, three instants follow:
 
 `invocation(budget)` makes a budget the current one for the code that is not handed it (the IMS
 fetch, the AWS clients): a context variable, so that concurrent invocations in one process (the
-local stack's threads) each read their own.
+local stack's threads) each read their own. The instants are on the bridge's clock
+(`clock.monotonic`): the system's, or simulated time in the benchmarks' frozen local stack.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol
+
+from sensor_bridge.runtime import clock
 
 # Kept back from Lambda's kill to hand the answer back (Powertools' metrics flush, the reply).
 ANSWER_SECONDS = 0.2
@@ -41,15 +43,15 @@ class HasRemainingTime(Protocol):
 
 @dataclass(frozen=True)
 class Budget:
-    deadline: float  # time.monotonic() by which every API call must have ended
+    deadline: float  # clock.monotonic() by which every API call must have ended
     per_call_seconds: float
-    end: float = float("inf")  # time.monotonic() by which the invocation must have answered
+    end: float = float("inf")  # clock.monotonic() by which the invocation must have answered
 
     @classmethod
     def from_context(cls, context: HasRemainingTime | None, per_call_seconds: float) -> Budget:
         if context is None:
             return cls(float("inf"), per_call_seconds)
-        end = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - ANSWER_SECONDS
+        end = clock.monotonic() + context.get_remaining_time_in_millis() / 1000 - ANSWER_SECONDS
         return cls(end - RESERVE_SECONDS, per_call_seconds, end)
 
     def call_timeout(self) -> float | None:
@@ -60,12 +62,12 @@ class Budget:
         return min(self.per_call_seconds, left)
 
     def api_seconds_left(self) -> float:
-        return self.deadline - time.monotonic()
+        return self.deadline - clock.monotonic()
 
     def aws_seconds_left(self, *, queueing: bool) -> float:
         """Seconds an AWS call may take: up to the end for the SQS send that queues the work, else
         leaving room for that send after it."""
-        return self.end - time.monotonic() - (0.0 if queueing else QUEUE_SECONDS)
+        return self.end - clock.monotonic() - (0.0 if queueing else QUEUE_SECONDS)
 
 
 _current: ContextVar[Budget | None] = ContextVar("sensor_bridge_budget", default=None)

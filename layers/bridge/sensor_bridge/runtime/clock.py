@@ -18,6 +18,13 @@ def now() -> float:
     return base + _offset_seconds
 
 
+def monotonic() -> float:
+    """Seconds for deadlines: the system's monotonic clock; frozen, simulated time, so that a
+    function's time budget is spent only as fast as the simulated API's rate windows run (a
+    benchmark on simulated time then measures the API's limits, not this machine's load)."""
+    return now() if _frozen_at is not None else time.monotonic()
+
+
 def freeze(frozen: bool = True) -> None:
     """Stop (or resume) following the system clock. Frozen, time moves only by advance(): the
     time the functions take to run on this machine is not counted (the local stack's
