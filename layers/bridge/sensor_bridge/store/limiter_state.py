@@ -53,7 +53,9 @@ class DynamoDBLimiterState:
     def load(self, key: str) -> BucketState:
         answer = dynamodb().get_item(TableName=settings().registry_table, Key=_key(key), ConsistentRead=True)
         item: dict[str, Any] = answer.get("Item") or {}
-        if not item:
+        if "version" not in item:
+            # None yet. (moto applies a first UpdateItem in two steps: a read between them sees
+            # the key alone; the reader's own first write then loses the race and reads again.)
             return BucketState()
         numbers = {name: float(item[name]["N"]) for name in _NUMBERS if name in item}
         return BucketState(version=int(item["version"]["N"]), **numbers)
