@@ -22,6 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -29,13 +31,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from bench.common import summary, write
 from bench.devices import join_accept
 from local import virtual_time
 from local.apigw import LambdaContext
+from local.options import StackOptions
 from local.provision import LOCAL_WEBHOOK_SECRETS
 from local.sim_rate_limit import RateLimit, add_rate_limit_arguments, rate_limit_from_args
 from local.stack import LocalStack, logs_to
+from sensor_bridge.model.config import DEFAULT_CONFIG_FILE
 from sensor_bridge.runtime import clock
 from sensor_bridge.runtime.budget import ANSWER_SECONDS, RESERVE_SECONDS
 from sensor_bridge.runtime.settings import settings
@@ -45,8 +51,37 @@ ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
 
 
+# The API refuses (422) every REFUSED_EVERY-th device (a ChirpStack device with a profile whose
+# integration id the API's catalogue does not hold); 0: none (--refused-share).
+REFUSED_EVERY = 0
+REFUSED_PROFILE = "Refused by the API"
+
+
+def is_refused(index: int) -> bool:
+    return REFUSED_EVERY > 0 and index % REFUSED_EVERY == 1  # 1 mod 3: a ChirpStack device
+
+
+def refusing_config(folder: Path) -> tuple[Path, list[str]]:
+    """The shipped config plus a profile the API refuses, and the integration ids it knows."""
+    config = yaml.safe_load(Path(DEFAULT_CONFIG_FILE).read_text(encoding="utf-8"))
+    known = sorted(set(re.findall(r"integration_id: (\w+)", yaml.safe_dump(config))))
+    config["profiles"].insert(
+        0,
+        {
+            "name": "refused",
+            "match": {"platforms": ["chirpstack"], "profile_names": [REFUSED_PROFILE]},
+            "sensors": [{"key": "vibration", "integration_id": "VIBRATION_SDE", "name": "Vibration"}],
+        },
+    )
+    path = folder / "bridge.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path, known
+
+
 def chirpstack_join(index: int) -> bytes:
     body = json.loads(json.loads((EVENTS / "chirpstack-01-join.json").read_text())["body"])
+    if is_refused(index):
+        body["deviceInfo"]["deviceProfileName"] = REFUSED_PROFILE
     body["deviceInfo"]["deviceName"] = f"storm-{index:05d}"
     body["deviceInfo"]["devEui"] = f"{0xC0FFEE0000000000 + index:016X}"
     body["deduplicationId"] = f"storm-join-{index}"
@@ -165,6 +200,7 @@ def measure(stack: LocalStack, limit: RateLimit, devices: int, instances: int) -
         ),
         "in_sensor_data": len(live),
         "duplicates": sum(1 for r in live if state["created"].get(r, 0) > 1),
+        "refused_by_the_api": sum(1 for i in range(devices) if is_refused(i)),
         "parked": parked,
         "lost": devices - len(live) - parked,
         "floor_one_per_call_s": round(floor_one, 1),
@@ -183,6 +219,9 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=1000)
     parser.add_argument("--instances", type=int, default=4, help="concurrent webhook instances")
     parser.add_argument("--max-per-call", type=int, default=None, help="MAX_DEVICES_PER_CALL (default 10)")
+    parser.add_argument(
+        "--refused-share", type=float, default=0.0, help="share of devices the API refuses (422), e.g. 0.01"
+    )
     add_rate_limit_arguments(parser)
     args = parser.parse_args()
     limit = rate_limit_from_args(args)
@@ -190,19 +229,27 @@ def main() -> None:
         limit = RateLimit.of("trial")
     if args.max_per_call is not None:
         os.environ["MAX_DEVICES_PER_CALL"] = str(args.max_per_call)
+    global REFUSED_EVERY
+    REFUSED_EVERY = 3 * round(1 / (3 * args.refused_share)) if args.refused_share else 0
     name = f"join_storm_{label(limit)}_{args.devices}" + (
         f"_n{args.max_per_call}" if args.max_per_call else ""
     )
-    with (
-        LocalStack(
-            tier=limit.tier,
-            rate_limit_per_minute=limit.per_minute,
-            rate_limit_per_hour=limit.per_hour,
-            frozen_clock=True,
-        ) as stack,
-        logs_to(ROOT / "bench" / "results" / f"{name}.log"),
-    ):
-        result = measure(stack, limit, args.devices, args.instances)
+    if REFUSED_EVERY:
+        name += f"_refused{args.refused_share:g}"
+    with tempfile.TemporaryDirectory() as folder:
+        config, known = refusing_config(Path(folder)) if REFUSED_EVERY else (None, None)
+        with (
+            LocalStack(
+                StackOptions(config_file=config),
+                tier=limit.tier,
+                rate_limit_per_minute=limit.per_minute,
+                rate_limit_per_hour=limit.per_hour,
+                frozen_clock=True,
+            ) as stack,
+            logs_to(ROOT / "bench" / "results" / f"{name}.log"),
+        ):
+            stack.simulator.set_catalogue(known)
+            result = measure(stack, limit, args.devices, args.instances)
     path = write(name, result)
     r = result
     print(
