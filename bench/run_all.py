@@ -199,11 +199,20 @@ def cost_table() -> str:
     return "\n".join(rows)
 
 
+def _real_time(r: dict[str, Any]) -> str:
+    """How long the webhooks took on this machine (simulated time does not count it)."""
+    real = r.get("webhook_real_seconds")
+    if real is None:
+        return "not measured"
+    return f"{real['p50']} s / {real['max']} s ({r['webhooks_past_their_time_budget_real']})"
+
+
 def join_storm_table() -> str:
     rows = [
         "| devices | limit | time to all in Sensor Data | / coalesced floor | / one-per-call floor "
-        "| API calls | answered 429 | devices per call | parked | lost | duplicates |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| API calls | answered 429 | devices per call | parked | lost | duplicates "
+        "| webhook real time p50 / max (past 3 s) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for devices, flags in JOIN_STORMS:
         label = flags[1] if flags[0] == "--tier" else f"{flags[1]}-per-minute"
@@ -218,7 +227,7 @@ def join_storm_table() -> str:
             f"| {r['ratio_to_coalesced']} ({r['floor_coalesced_s']} s) "
             f"| {r['ratio_to_one_per_call']} ({r['floor_one_per_call_s']} s) | {r['api_calls']} "
             f"| {r['share_429']:.1%} | {r['devices_per_call']} | {r['parked']} | {r['lost']} "
-            f"| {r['duplicates']} |"
+            f"| {r['duplicates']} | {_real_time(r)} |"
         )
     return "\n".join(rows)
 
