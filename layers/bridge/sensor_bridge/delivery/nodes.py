@@ -11,8 +11,9 @@ from sensor_bridge.model.contract import NAME, Integration, IntegrationRequest, 
 from sensor_bridge.model.outcomes import Deferred, Integrated, Outcome, Parked
 from sensor_bridge.runtime.observability import logger
 
-# Waiting for a node another delivery creates: at most two seconds (a node call takes far less).
-NODE_WAIT_POLLS = 20
+# Waiting for a node another delivery creates: while it holds the node's claim, as long as the
+# invocation's time allows, and at most five seconds (a node call takes far less).
+NODE_WAIT_POLLS = 50
 NODE_WAIT_POLL_SECONDS = 0.1
 NODE_NAME_PREFIX = "sensor-bridge: "
 
@@ -26,7 +27,8 @@ def node_for(delivery: Delivery, source_name: str, source: Source, claimant: str
 
 def _node_created_elsewhere(delivery: Delivery, source_name: str) -> str | Outcome:
     """Another delivery is creating the node (the first devices of a source join together): its
-    call takes a fraction of a second, so wait for it briefly rather than queue the device."""
+    call takes a fraction of a second, so wait for it briefly rather than queue the device; stop
+    waiting when it gives up (its call was held back or refused: it released the claim)."""
     for _ in range(NODE_WAIT_POLLS):
         if delivery.budget is not None and delivery.budget.call_timeout() is None:
             break
@@ -34,6 +36,8 @@ def _node_created_elsewhere(delivery: Delivery, source_name: str) -> str | Outco
         node = delivery.registry.get_node(source_name)
         if node is not None and node.node_id:
             return node.node_id
+        if node is None or node.claimed_by is None:
+            break
     return Deferred("the source's node is being created by another delivery")
 
 
