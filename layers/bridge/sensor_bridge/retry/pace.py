@@ -41,7 +41,7 @@ def pace(due: Sequence[tuple[str, WorkItem]]) -> tuple[Due, Answers]:
     calls = _calls([item for item in due if not item[1].upload_only], settings().max_devices_per_call)
     room = limiter().available()
     later: Answers = {}
-    regrouped = _put_back_calls(calls[room:], room, later)
+    regrouped = _put_back_calls(calls, room, later)
     if uploads:
         # After this batch's onboarding calls; peek (no write) is READINGS' turn, a quarter kept.
         wait = limiter().peek(READINGS)
@@ -56,11 +56,12 @@ def pace(due: Sequence[tuple[str, WorkItem]]) -> tuple[Due, Answers]:
     return now, later
 
 
-def _put_back_calls(later: list[Due], room: int, answers: Answers) -> int:
-    """Full calls (and lone partial ones) at their turns; a storm's partial calls regroup. How
-    many calls regrouped."""
+def _put_back_calls(calls: list[Due], room: int, answers: Answers) -> int:
+    """The calls after the first `room`: full calls (and lone partial ones) at their turns; a
+    storm's partial calls regroup. How many calls regrouped."""
     most = settings().max_devices_per_call
-    storming = {call[0][1].event.source for call in later if len(call) == most}
+    storming = {call[0][1].event.source for call in calls if len(call) == most}
+    later = calls[room:]
     regroup = [c for c in later if len(c) < most and c[0][1].event.source in storming]
     turned = [c for c in later if len(c) == most or c[0][1].event.source not in storming]
     turns = limiter().reserve_slots(len(turned), after=room) if turned else []
