@@ -113,6 +113,8 @@ class Storm:
     answered: dict[int, int] = field(default_factory=dict)
     queued_for: dict[str, int] = field(default_factory=dict)
     real_s: list[float] = field(default_factory=list)
+    resent: int = 0  # answered 5xx and sent again
+    retry_after_s: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, status: int, payload: Any, real_s: float) -> None:
@@ -127,21 +129,34 @@ class Storm:
 
 
 def storm(stack: LocalStack, devices: int, instances: int) -> Storm:
-    """Every device joins within one simulated second, `instances` webhook invocations at a time."""
+    """Every device joins within one simulated second, `instances` webhook invocations at a time.
+    A webhook answered 5xx is sent again after its Retry-After, as the platforms do (once)."""
     seen = Storm()
+    again: list[int] = []
 
     def join(i: int) -> None:
         source, path, body = SOURCES[i % len(SOURCES)]
         headers = {"content-type": "application/json", "x-bridge-token": LOCAL_WEBHOOK_SECRETS[source]}
         started = time.perf_counter()
-        status, _, payload = stack.invoke("POST", path, headers=headers, body=body(i))
+        status, answer_headers, payload = stack.invoke("POST", path, headers=headers, body=body(i))
         seen.add(status, payload, time.perf_counter() - started)
+        if status >= 500:
+            with seen.lock:
+                again.append(i)
+                seen.retry_after_s = max(
+                    seen.retry_after_s,
+                    float({k.lower(): v for k, v in answer_headers.items()}.get("retry-after", "1")),
+                )
 
     waves = 10  # a tenth of the devices each tenth of a second
     with ThreadPoolExecutor(max_workers=instances) as pool:
         for wave in range(waves):
             list(pool.map(join, range(wave, devices, waves)))
             virtual_time.advance(1 / waves)
+        if again:
+            seen.resent = len(again)
+            virtual_time.advance(seen.retry_after_s)
+            list(pool.map(join, again))
     return seen
 
 
@@ -185,6 +200,7 @@ def measure(stack: LocalStack, limit: RateLimit, devices: int, instances: int) -
         "webhook_instances": instances,
         "webhook_answers": seen.answered,
         "webhooks_queued_for": seen.queued_for,
+        "webhooks_resent_after_5xx": seen.resent,
         # Real time on this machine, which simulated time does not count: what would have made
         # a webhook queue its device for lack of time in a deployment running this slowly.
         "webhook_real_seconds": {**summary(seen.real_s), "max": round(max(seen.real_s), 2)},
