@@ -22,6 +22,7 @@ from typing import Any
 
 from bench.common import write
 from local.lambda_runtime import cold_start
+from sensor_bridge.delivery.context import Downstream
 from sensor_bridge.delivery.deliver import deliver_many
 from sensor_bridge.model.config import DEFAULT_CONFIG_FILE, load_config_file
 from sensor_bridge.model.contract import NAME, IntegrationRequest
@@ -73,7 +74,9 @@ def calls_for(devices: int, most: int, refused_share: float) -> dict[str, Any]:
         for n in names
     ]
     for start in range(0, devices, BATCH):
-        deliver_many(works[start : start + BATCH], config, registry=registry, api=api)
+        deliver_many(
+            works[start : start + BATCH], config, registry=registry, downstream=Downstream(integrate=api)
+        )
     return {
         "max_devices_per_call": most,
         "refused_share": refused_share,

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from sensor_bridge.delivery import nodes
+from sensor_bridge.delivery.context import Downstream
 from sensor_bridge.delivery.deliver import deliver
 from sensor_bridge.model.config import load_config_file
 from sensor_bridge.model.device_event import DeviceEvent, Lifecycle
@@ -60,7 +61,7 @@ def test_a_device_waits_for_the_node_another_delivery_creates_and_joins_it(
     monkeypatch.setattr(nodes.time, "sleep", other.sleep)
     api = FakeSensorData()
 
-    outcome = deliver(joining("pier-01"), CONFIG, registry=registry, api=api)
+    outcome = deliver(joining("pier-01"), CONFIG, registry=registry, downstream=Downstream(integrate=api))
 
     assert isinstance(outcome, Integrated)
     (request,) = api.requests  # no second node: the device call only
@@ -74,7 +75,7 @@ def test_a_device_stops_waiting_when_the_other_delivery_gives_the_node_up(
     monkeypatch.setattr(nodes.time, "sleep", other.sleep)
     api = FakeSensorData()
 
-    outcome = deliver(joining("pier-01"), CONFIG, registry=registry, api=api)
+    outcome = deliver(joining("pier-01"), CONFIG, registry=registry, downstream=Downstream(integrate=api))
 
     assert outcome == Deferred("the source's node is being created by another delivery")
     assert other.polls == 2  # not the whole wait
