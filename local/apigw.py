@@ -65,9 +65,10 @@ def http_api_event(request: HttpRequest, route_key: str, path_parameters: dict[s
             "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
             "timeEpoch": int(now * 1000),
         },
-        "pathParameters": path_parameters,
         "isBase64Encoded": not text_body,
     }
+    if path_parameters:  # absent, not empty, on a route without parameters ($default)
+        event["pathParameters"] = path_parameters
     if query:
         event["queryStringParameters"] = dict(query)
     if body:

@@ -133,7 +133,7 @@ def route_request(
                 file=sys.stderr,
             )
             return INTERNAL_ERROR
-    # API Gateway's own answer for a route that is not declared.
+    # API Gateway's own answer when no route matches (the template declares $default: never).
     return 404, {"Content-Type": "application/json"}, b'{"message":"Not Found"}'
 
 

@@ -39,19 +39,28 @@ def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
     return data
 
 
+DEFAULT_ROUTE = "$default"  # HTTP API's catch-all: whatever no other route matches
+
+
 @dataclass(frozen=True)
 class Route:
-    method: str
-    path: str  # with {name} placeholders, as in the template
+    method: str  # or ANY
+    path: str  # with {name} placeholders, as in the template, or $default
     function: str  # the template's logical id
     handler: str  # module.function
 
     @property
+    def is_default(self) -> bool:
+        return self.path == DEFAULT_ROUTE
+
+    @property
     def route_key(self) -> str:
-        return f"{self.method} {self.path}"
+        return DEFAULT_ROUTE if self.is_default else f"{self.method} {self.path}"
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
-        if method.upper() != self.method:
+        if self.is_default:
+            return {}
+        if self.method != "ANY" and method.upper() != self.method:
             return None
         pattern = "^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.path)) + "$"
         found = re.match(pattern, path)
@@ -74,7 +83,8 @@ def http_routes(template: dict[str, Any] | None = None) -> list[Route]:
             if event.get("Type") == "HttpApi":
                 spec = event.get("Properties", {})
                 routes.append(Route(spec["Method"].upper(), spec["Path"], name, props["Handler"]))
-    return routes
+    # API Gateway tries $default only when no other route matches.
+    return sorted(routes, key=lambda route: route.is_default)
 
 
 def sqs_consumer(template: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:

@@ -343,3 +343,30 @@ def test_a_request_no_route_serves_gets_our_error_shape(
 
     assert result["statusCode"] == status
     assert set(json.loads(result["body"])["error"]) == {"code", "message"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("GET", "/webhooks/ttn-demo", 405, "MethodNotAllowed"),
+        ("PUT", "/webhooks/ttn-demo", 405, "MethodNotAllowed"),
+        ("POST", "/", 404, "NotFound"),
+        ("GET", "/.env", 404, "NotFound"),
+        ("POST", "/webhooks/ttn-demo/extra", 404, "NotFound"),
+    ],
+)
+def test_routes_the_template_does_not_declare_reach_the_function_over_http(
+    local_stack: LocalStack, method: str, path: str, status: int, code: str
+) -> None:
+    # The local gateway routes as template.yaml does: its $default route sends whatever no other
+    # route matches to the webhook function, which answers in the bridge's error shape.
+    local_stack.reset()
+    gateway = local_stack.gateway or local_stack.start_gateway()
+
+    answer = httpx.request(method, f"{gateway.url}{path}", content=b"{}", timeout=10)
+
+    assert answer.status_code == status
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.json()["error"]["code"] == code
+    assert set(answer.json()["error"]) == {"code", "message"}
+    assert calls(local_stack) == []

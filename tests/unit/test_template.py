@@ -393,22 +393,43 @@ def test_webhook_routes_accept_post_and_the_cloudevents_options_handshake(templa
     assert ("OPTIONS", "/webhooks/{source}") in routes
 
 
+def _route_key(method: str, path: str) -> str:
+    """A route's key as API Gateway spells it (`$default` has no method)."""
+    return "$default" if path in ("$default", "/$default") else f"{method.upper()} {path}"
+
+
+def test_requests_no_route_declares_reach_the_webhook_function_through_the_default_route(template):
+    events = _function(template, "WebhookFunction")["Events"].values()
+    routes = {
+        _route_key(e["Properties"]["Method"], e["Properties"]["Path"])
+        for e in events
+        if e["Type"] == "HttpApi" and e["Properties"].get("ApiId") == {"Ref": "HttpApi"}
+    }
+
+    # Without it API Gateway answers its own {"message":"Not Found"}, not the bridge's error shape.
+    assert "$default" in routes
+
+
 def test_every_route_has_its_own_throttle_and_handshakes_cannot_use_up_the_webhooks_share(template):
     api = template["Resources"]["HttpApi"]["Properties"]
     routes = {
-        f"{e['Properties']['Method'].upper()} {e['Properties']['Path']}"
+        _route_key(e["Properties"]["Method"], e["Properties"]["Path"])
         for e in _function(template, "WebhookFunction")["Events"].values()
         if e["Type"] == "HttpApi"
     }
     settings = api["RouteSettings"]
     webhook, handshake = settings["POST /webhooks/{source}"], settings["OPTIONS /webhooks/{source}"]
+    unrouted = settings["$default"]
 
     assert set(settings) == routes  # route keys as API Gateway spells them, one per route
     for limits in (*settings.values(), api["DefaultRouteSettings"]):
         assert limits["ThrottlingBurstLimit"] > 0
         assert limits["ThrottlingRateLimit"] > 0
-    assert handshake["ThrottlingRateLimit"] < webhook["ThrottlingRateLimit"]
-    assert handshake["ThrottlingBurstLimit"] < webhook["ThrottlingBurstLimit"]
+    # Handshakes and unrouted requests (scanners) each have a bucket of their own, far smaller
+    # than the webhooks': a flood of either cannot use up what the platforms need.
+    for other in (handshake, unrouted):
+        assert other["ThrottlingRateLimit"] * 10 <= webhook["ThrottlingRateLimit"]
+        assert other["ThrottlingBurstLimit"] * 10 <= webhook["ThrottlingBurstLimit"]
     # Anything else (no route today) gets less than the webhook route, not the same bucket size.
     assert api["DefaultRouteSettings"]["ThrottlingRateLimit"] < webhook["ThrottlingRateLimit"]
 
@@ -459,7 +480,7 @@ def test_the_stages_route_settings_name_the_routes_the_translated_api_defines():
     resources = translate()["Resources"]
     (stage,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Stage"]
     (body,) = [r["Properties"]["Body"] for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Api"]
-    routes = {f"{method.upper()} {path}" for path, methods in body["paths"].items() for method in methods}
+    routes = {_route_key(method, path) for path, methods in body["paths"].items() for method in methods}
 
     assert set(stage["RouteSettings"]) == routes
     assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] > 0
