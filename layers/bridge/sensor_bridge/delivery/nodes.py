@@ -9,13 +9,20 @@ from sensor_bridge.delivery.context import Delivery, itwin_for
 from sensor_bridge.model.config import Source
 from sensor_bridge.model.contract import NAME, Integration, IntegrationRequest, NodeInfo
 from sensor_bridge.model.outcomes import Deferred, Integrated, Outcome, Parked
+from sensor_bridge.runtime import clock
 from sensor_bridge.runtime.observability import logger
+from sensor_bridge.runtime.process import on_reset
 
 # Waiting for a node another delivery creates: while it holds the node's claim, as long as the
 # invocation's time allows, and at most five seconds (a node call takes far less).
 NODE_WAIT_POLLS = 50
 NODE_WAIT_POLL_SECONDS = 0.1
 NODE_NAME_PREFIX = "sensor-bridge: "
+# Sources whose listing (in this instance) found no node, and whose creation was then held back
+# unsent: the next try creates without listing again, for up to LISTED_ABSENT_SECONDS. Else at
+# one call a minute every turn went to the listing and the node was never created.
+_listed_absent: dict[str, float] = {}
+LISTED_ABSENT_SECONDS = 3600.0
 
 
 def node_for(delivery: Delivery, source_name: str, source: Source, claimant: str) -> str | Outcome:
@@ -56,7 +63,12 @@ def _ensure_node(delivery: Delivery, source_name: str, source: Source, claimant:
         return node.node_id
     if not registry.claim_node(source_name, claimant):
         return _node_created_elsewhere(delivery, source_name)
+    listed_at = _listed_absent.get(source_name)
+    if listed_at is not None and clock.now() - listed_at < LISTED_ABSENT_SECONDS:
+        return _create_node(delivery, source_name, source, claimant)
     found = _named_node(delivery, source_name, source)
+    if found is None:
+        _listed_absent[source_name] = clock.now()
     if isinstance(found, str):
         node_id = registry.record_node(source_name, claimant, found)
         logger.info("node found by name", extra={"node_id": node_id})
@@ -94,6 +106,8 @@ def _create_node(delivery: Delivery, source_name: str, source: Source, claimant:
         budget=delivery.budget,
         itwin_id=itwin_for(source),
     )
+    if not isinstance(outcome, Deferred):  # sent: what the API now has is unknown until listed again
+        _listed_absent.pop(source_name, None)
     if isinstance(outcome, Integrated) and outcome.response and outcome.response.integration.node:
         node_id = registry.record_node(source_name, claimant, outcome.response.integration.node.id)
         logger.info("node created", extra={"node_id": node_id})
@@ -102,3 +116,6 @@ def _create_node(delivery: Delivery, source_name: str, source: Source, claimant:
     if isinstance(outcome, Integrated):
         return Parked("the API answered 200 to a node creation without a node")
     return outcome
+
+
+on_reset(_listed_absent.clear)
