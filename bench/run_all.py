@@ -21,6 +21,7 @@ BENCHMARKS = [
     "bench.event_grid_batch",  # 1,400 events in one POST, then the retry function: minutes here
     "bench.simulator_scale",
     "bench.fuzz",
+    "bench.devices_per_call",
     "bench.chaos",  # 2,000 webhooks under faults: about 20 minutes here
     # 1,000 devices for a simulated hour: about 60,000 webhooks, hours on a shared 2-core machine.
     "bench.readings",
