@@ -27,8 +27,10 @@ from sensor_bridge.model.replies import HttpReply, RequestError, bad_request
 from sensor_bridge.model.request import WebhookRequest
 from sensor_bridge.platforms.base import ParseResult, epoch_instant, json_body, location, validate
 from sensor_bridge.platforms.identity import EventId, identifier
-from sensor_bridge.runtime.http import http_client
+from sensor_bridge.runtime.budget import call_seconds
+from sensor_bridge.runtime.http import request_within
 from sensor_bridge.runtime.observability import logger
+from sensor_bridge.runtime.settings import settings
 
 MESSAGE_TYPE_HEADER = "x-amz-rules-engine-message-type"
 CONFIRMATION = "DestinationConfirmation"
@@ -179,7 +181,8 @@ class TelemetryMeta(_Loose):
 
 def _confirm(url: str, arn: str) -> HttpReply:
     try:
-        answer = http_client().get(url)
+        # An outbound call like the others: it ends by the invocation's deadline.
+        answer = request_within("GET", url, call_seconds(settings().api_timeout_seconds))
     except httpx.HTTPError as exc:
         logger.warning(
             "destination confirmation failed", extra={"destination_arn": arn, "why": type(exc).__name__}

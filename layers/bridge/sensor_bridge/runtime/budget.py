@@ -78,6 +78,16 @@ def current_budget() -> Budget | None:
     return _current.get()
 
 
+def call_seconds(default: float) -> float:
+    """The next call's share of the running invocation's deadline (`default` outside one); 1 ms
+    when nothing is left, so that the call fails as a timeout, as one that ran out would."""
+    budget = current_budget()
+    if budget is None:
+        return default
+    seconds = budget.call_timeout()
+    return seconds if seconds is not None else 0.001
+
+
 @contextmanager
 def invocation(budget: Budget) -> Iterator[Budget]:
     """Make `budget` the current one while the block runs."""

@@ -27,7 +27,12 @@ def http_client() -> httpx.Client:
 
 
 def post_within(url: str, seconds: float, **kwargs: Any) -> httpx.Response:
-    """POST and have the whole answer within `seconds`, or raise httpx.ReadTimeout.
+    """POST and have the whole answer within `seconds`, or raise httpx.ReadTimeout."""
+    return request_within("POST", url, seconds, **kwargs)
+
+
+def request_within(method: str, url: str, seconds: float, **kwargs: Any) -> httpx.Response:
+    """Send and have the whole answer within `seconds`, or raise httpx.ReadTimeout.
 
     httpx's timeouts bound each phase and each read, not the call (it has no total timeout:
     encode/httpx#1450), so an answer that trickles in a few bytes at a time never trips them.
@@ -36,18 +41,20 @@ def post_within(url: str, seconds: float, **kwargs: Any) -> httpx.Response:
     `timeout` extension, which httpcore reads when the body's first read starts): a body that
     stops half-way cannot hold the call far past its deadline either."""
     deadline = time.monotonic() + seconds
-    with http_client().stream("POST", url, timeout=seconds, **kwargs) as response:
+    with http_client().stream(method, url, timeout=seconds, **kwargs) as response:
         timeouts = response.request.extensions.get("timeout")
         if isinstance(timeouts, dict):
             timeouts["read"] = max(min(deadline - time.monotonic(), BODY_PAUSE_SECONDS), 0.001)
         chunks: list[bytes] = []
-        for chunk in response.iter_raw():
+        for chunk in response.iter_bytes():
             chunks.append(chunk)
             if time.monotonic() > deadline:
                 raise httpx.ReadTimeout("no complete answer by the deadline", request=response.request)
+        # The chunks are decoded already: the answer built from them must not be decoded again.
+        headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() != "content-encoding"]
         return httpx.Response(
             response.status_code,
-            headers=response.headers,
+            headers=headers,
             content=b"".join(chunks),
             request=response.request,
             extensions=response.extensions,

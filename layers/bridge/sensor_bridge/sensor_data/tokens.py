@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from sensor_bridge.runtime.budget import current_budget
+from sensor_bridge.runtime.budget import call_seconds
 from sensor_bridge.runtime.http import post_within
 from sensor_bridge.runtime.process import on_reset
 from sensor_bridge.runtime.settings import settings
@@ -89,7 +89,7 @@ def _token_for(credentials: dict[str, object], secret_id: str) -> _Token:
     }
     started = time.monotonic()
     try:
-        answer = post_within(s.token_url, _fetch_seconds(s.api_timeout_seconds), data=form)
+        answer = post_within(s.token_url, call_seconds(s.api_timeout_seconds), data=form)
     except httpx.HTTPError as exc:
         raise TokenUnavailable(f"token endpoint unreachable: {type(exc).__name__}", retryable=True) from None
     if answer.status_code >= 500 or answer.status_code == 429:
@@ -105,14 +105,6 @@ def _token_for(credentials: dict[str, object], secret_id: str) -> _Token:
     except (ValueError, KeyError, TypeError):
         raise TokenUnavailable("token endpoint answered without an access_token", retryable=True) from None
     return _Token(value, started + lifetime)
-
-
-def _fetch_seconds(default: float) -> float:
-    """The token fetch's share of the invocation's deadline: the API call it is for waits on it."""
-    budget = current_budget()
-    seconds = budget.call_timeout() if budget is not None else default
-    # None: no room left; the shortest call that could succeed, so that it fails as a timeout.
-    return seconds if seconds is not None else 0.001
 
 
 def _oauth_error(answer: httpx.Response) -> str:
