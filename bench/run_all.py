@@ -130,7 +130,8 @@ def event_grid_batch_row() -> str:
     return (
         f"| Event Grid batch: {r['events']} events ({r['body_bytes'] // 1000} KB) in one POST, "
         f"{r['function_timeout_seconds']:g} s function budget | answered {r['answer_status']} in "
-        f"{r['answer_seconds']} s | all in Sensor Data after {r['seconds_until_all_in_sensor_data']} s, "
+        f"{r['answer_seconds']} s (moto's SQS alone: {r['seconds_to_queue_as_many_alone']} s for as many) "
+        f"| all in Sensor Data after {r['seconds_until_all_in_sensor_data']} s, "
         f"{r['api_calls']} API calls; resend {r['resend_status']} in {r['resend_answer_seconds']} s, "
         f"{r['resend_api_calls']} calls | created twice {r['devices_created_twice_after_resend']}, lost "
         f"{r['devices_lost']}; load average {r['load_average_1min'][0]} |"
