@@ -62,6 +62,10 @@ def test_integrated_webhook_logs_with_correlation_id_and_device_and_emits_metric
     assert integrated["platform"] == "the-things-stack"
     assert integrated["device"] == "bridge-monitoring/strain-gauge-01"
     assert integrated["function_name"] == "WebhookFunction"
+    assert integrated["function_request_id"]  # what ties the line to Lambda's REPORT line
+    # What the log stream and the REPORT line already say is not repeated on every line.
+    assert "function_arn" not in integrated
+    assert "function_memory_size" not in integrated
 
     # One EMF document for the invocation: every count under the service and under its source.
     (emf,) = [r for r in records if "_aws" in r]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
@@ -13,7 +15,18 @@ from sensor_bridge.runtime.tracing import LazyXRayProvider
 SERVICE = "sensor-bridge"
 NAMESPACE = "SensorBridge"
 
-logger = Logger(service=SERVICE)
+
+class _LogLine(LambdaPowertoolsFormatter):
+    """Powertools' JSON line without what the log stream and Lambda's REPORT line already say,
+    the function's ARN and memory size (about 100 bytes a line: CloudWatch Logs bills each)."""
+
+    def serialize(self, log: dict[str, Any]) -> str:  # type: ignore[override]
+        log.pop("function_arn", None)
+        log.pop("function_memory_size", None)
+        return super().serialize(log)
+
+
+logger = Logger(service=SERVICE, logger_formatter=_LogLine())
 # Only what the bridge calls, and not before the first traced request (runtime/tracing.py).
 tracer = Tracer(service=SERVICE, auto_patch=False, provider=LazyXRayProvider(("botocore", "httpx")))
 
