@@ -237,7 +237,7 @@ def main() -> None:
     args = parser.parse_args()
     paths = measure_paths(args.devices)
     cold = cold_init()
-    by_memory = {mb: _at_memory(paths, args, cold, mb) for mb in (256, 512, 1024, 1769)}
+    by_memory = {mb: _at_memory(paths, args, cold, mb) for mb in (256, 384, 512, 768, 1024, 1769)}
     costs = {name: dollars(p, args, cold, MEMORY_MB) for name, p in paths.items()}
     assumptions = {k: v for k, v in vars(args).items() if k != "devices"}
     path = write(
