@@ -8,6 +8,7 @@ from typing import Any
 
 from local.stack import LocalStack
 from sensor_bridge.delivery.nodes import node_name
+from sensor_bridge.runtime.process import reset_process_state
 from sensor_bridge.store.aws_clients import dynamodb
 from tests.scenario import SOURCE, Ledger, device_calls, registry, tts_event, with_node
 
@@ -18,9 +19,11 @@ def _nodes(stack: LocalStack) -> list[dict[str, Any]]:
 
 
 def _forget_node_in_registry(stack: LocalStack) -> None:
-    """The registry's node item is gone (restored from an older backup, a second deployment)."""
+    """The registry's node item is gone (restored from an older backup, a second deployment), as a
+    fresh function instance sees it: the process that recorded the node also keeps its id in memory."""
     assert stack.resources is not None
     dynamodb().delete_item(TableName=stack.resources.registry_table, Key={"pk": {"S": f"node#{SOURCE}"}})
+    reset_process_state()
     assert registry.get_node(SOURCE) is None
 
 
