@@ -1,6 +1,7 @@
-"""Chaos: webhooks on all six platforms, with duplicates, reordering and concurrent deliveries,
-through the real handlers on the local stack (moto server, the Sensor Data simulator over real
-HTTP, the retry function run by the poller), while everything around the bridge goes wrong:
+"""Chaos: webhooks on all six platforms (device announcements, deletions, uplinks with readings),
+with duplicates, reordering and concurrent deliveries, through the real handlers on the local
+stack (moto server, the Sensor Data simulator over real HTTP, the retry function run by the
+poller), while everything around the bridge goes wrong:
 
 - the simulator answers 429, 500, 503, times out, drops connections, and drops the answer after
   it applied the change (`/_sim/faults`);
@@ -9,9 +10,10 @@ HTTP, the retry function run by the poller), while everything around the bridge 
   (bench/chaos_aws.py: botocore and httpx hooks on the process's clients);
 - a platform resends what got a 5xx or no answer at all, byte for byte, as it would.
 
-Then the faults stop, the retry queue drains, and the ledger: webhooks sent, accepted (2xx),
-devices expected (those of accepted webhooks), integrated, parked (with reasons), lost (must be
-0) and created twice in Sensor Data, devices or nodes (must be 0), and every answer by status.
+Then the faults stop, the retry queue drains, and the ledger (bench/chaos_ledger.py): webhooks
+sent, accepted (2xx), devices expected, integrated, deleted and removed, parked (with reasons),
+readings accepted and uploaded, lost (must be 0) and created twice in Sensor Data, devices or
+nodes (must be 0), and every answer by status.
 
     python -m bench.chaos [--webhooks 2000] [--seed 0] [--instances 4]
 """
@@ -207,7 +209,9 @@ def result_line(r: dict[str, Any]) -> str:
     return (
         f"chaos: {r['webhooks']} webhooks ({r['sends']} sends, seed {r['seed']}) in {r['seconds']:.0f} s: "
         f"accepted={r['accepted']} devices_expected={r['devices_expected']} "
-        f"integrated={r['integrated']} parked={r['parked']} lost={r['lost']} "
+        f"integrated={r['integrated']} deletions={r['deletions_expected']} removed={r['removed']} "
+        f"parked={r['parked']} readings={r['readings_accepted']} uploaded={r['readings_uploaded']} "
+        f"lost={r['lost']} "
         f"duplicates={r['duplicates']} answers {statuses}"
     )
 

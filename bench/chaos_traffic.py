@@ -33,6 +33,14 @@ def _tts(body: Body, n: int, token: str) -> str:
     return f"{ids['application_ids']['application_id']}/{ids['device_id']}"
 
 
+def _tts_uplink(body: Body, n: int, token: str) -> str:
+    ids = body["end_device_ids"]
+    ids["device_id"] = f"chaos-{n:05d}"
+    ids["dev_eui"] = f"70B3D57EDC{n:06X}"
+    body["correlation_ids"] = [f"as:up:{token}"]  # TTS: one uplink, one id
+    return f"{ids['application_ids']['application_id']}/{ids['device_id']}"
+
+
 def _chirpstack(body: Body, n: int, token: str) -> str:
     info = body["deviceInfo"]
     info["deviceName"] = f"chaos-probe-{n:05d}"
@@ -79,15 +87,25 @@ class Announcement:
     event: str
     write: Writer
     form: bool = False
+    # A later deletion of the same device, by the platform's own event time (the bridge orders
+    # creations and deletions by it, whatever order they arrive in).
+    deletion: tuple[str, Writer] | None = None  # its sample and writer
 
 
+AZURE_DELETION = ("azure-05-device-deleted-not-ours.json", _azure_grid)
 ANNOUNCEMENTS = [
     Announcement("ttn-01-join-accept.json", _tts),
     Announcement("chirpstack-01-join.json", _chirpstack),
     Announcement("particle-01-online-form.json", _particle, form=True),
-    Announcement("azure-02-device-created.json", _azure_grid),
-    Announcement("azure-04-cloudevents-device-created.json", _azure_event),
-    Announcement("aws-iot-02-thing-created.json", _aws_iot),
+    Announcement("azure-02-device-created.json", _azure_grid, deletion=AZURE_DELETION),
+    Announcement(
+        "azure-04-cloudevents-device-created.json",
+        _azure_event,
+        deletion=AZURE_DELETION,
+    ),
+    Announcement(
+        "aws-iot-02-thing-created.json", _aws_iot, deletion=("aws-iot-03-thing-deleted.json", _aws_iot)
+    ),
     Announcement("generic-01-device-created.json", _generic),
 ]
 
@@ -97,7 +115,9 @@ class Delivery:
     """One webhook as its platform sends it (again, byte for byte, after a 5xx or no answer)."""
 
     number: int
-    kind: str  # "first", "duplicate" (the same delivery again) or "rejoin" (a new one, same device)
+    # "first", "duplicate" (the same delivery again), "rejoin" (a new one, same device) or
+    # "delete" (the platform deleted the device, after every announcement of it)
+    kind: str
     sample: str
     source: str
     device: str
@@ -107,6 +127,8 @@ class Delivery:
     body: bytes
     answers: list[int | str] = field(default_factory=list)  # each send's status, or "killed"
     answer: Any = None  # the last answer's body
+    removes: bool = False  # a deletion (or a deletion sent again)
+    reading: str | None = None  # an uplink's own id: it carries a reading
 
     def again(self, number: int) -> Delivery:
         return replace(self, number=number, kind="duplicate", answers=[], answer=None)
@@ -116,8 +138,10 @@ class Delivery:
         return signed_now(self.headers, self.body, self.source)
 
 
-def announce(kind: Announcement, device: int, token: str, number: int) -> Delivery:
-    event = load_event(kind.event)
+def announce(
+    kind: Announcement, device: int, token: str, number: int, *, sample: str | None = None
+) -> Delivery:
+    event = load_event(sample or kind.event)
     raw = event.get("body") or ""
     body = dict(parse_qsl(raw)) if kind.form else json.loads(raw)
     body = copy.deepcopy(body)
@@ -140,20 +164,35 @@ def announce(kind: Announcement, device: int, token: str, number: int) -> Delive
     )
 
 
-def traffic(
-    webhooks: int, rng: random.Random, *, duplicates: float = 0.2, rejoins: float = 0.15
-) -> list[Delivery]:
+DUPLICATES, REJOINS, DELETIONS, UPLINKS = 0.2, 0.08, 0.05, 0.05  # shares of the webhooks
+# A The Things Stack uplink with a reading, and the model and location a join does not say: the
+# device is updated (whichever arrives first) and the reading uploaded.
+UPLINK = Announcement("ttn-08-uplink-known-device.json", _tts_uplink)
+
+
+def traffic(webhooks: int, rng: random.Random) -> list[Delivery]:
     """`webhooks` deliveries, shuffled: one announcement per device, round-robin over the
-    platforms, plus exact duplicates and rejoins of earlier ones."""
-    devices = max(1, round(webhooks * (1 - duplicates - rejoins)))
+    platforms, deletions of some (AWS IoT and Azure: platforms that date their events), and
+    exact duplicates and rejoins of earlier deliveries."""
+    devices = max(1, round(webhooks * (1 - DUPLICATES - REJOINS - DELETIONS - UPLINKS)))
     firsts = [
         announce(ANNOUNCEMENTS[n % len(ANNOUNCEMENTS)], n, f"{rng.getrandbits(64):016x}", n)
         for n in range(devices)
     ]
-    deliveries = list(firsts)
+    deletable = [n for n in range(devices) if ANNOUNCEMENTS[n % len(ANNOUNCEMENTS)].deletion]
+    chosen = rng.sample(deletable, min(len(deletable), round(webhooks * DELETIONS)))
+    deletions = [_deletion(n, rng, devices + i) for i, n in enumerate(chosen)]
+    tts = list(range(0, devices, len(ANNOUNCEMENTS)))  # ANNOUNCEMENTS[0]'s devices
+    chosen = rng.sample(tts, min(len(tts), round(webhooks * UPLINKS)))
+    uplinks = [_uplink(n, rng, devices + len(deletions) + i) for i, n in enumerate(chosen)]
+    deliveries = firsts + deletions + uplinks
     while len(deliveries) < webhooks:
         n = rng.randrange(devices)
-        if rng.random() < duplicates / (duplicates + rejoins):
+        if deletions and rng.random() < DELETIONS:  # a deletion sent again
+            deliveries.append(rng.choice(deletions).again(len(deliveries)))
+        elif uplinks and rng.random() < UPLINKS:  # an uplink sent again
+            deliveries.append(rng.choice(uplinks).again(len(deliveries)))
+        elif rng.random() < DUPLICATES / (DUPLICATES + REJOINS):
             deliveries.append(firsts[n].again(len(deliveries)))
         else:
             kind = ANNOUNCEMENTS[n % len(ANNOUNCEMENTS)]
@@ -162,3 +201,18 @@ def traffic(
             deliveries.append(rejoin)
     rng.shuffle(deliveries)
     return deliveries
+
+
+def _deletion(device: int, rng: random.Random, number: int) -> Delivery:
+    later = ANNOUNCEMENTS[device % len(ANNOUNCEMENTS)].deletion
+    assert later is not None
+    deletion = announce(Announcement(*later), device, f"{rng.getrandbits(64):016x}", number)
+    deletion.kind, deletion.removes = "delete", True
+    return deletion
+
+
+def _uplink(device: int, rng: random.Random, number: int) -> Delivery:
+    token = f"{rng.getrandbits(64):016x}"
+    uplink = announce(UPLINK, device, token, number)
+    uplink.kind, uplink.reading = "uplink", token
+    return uplink

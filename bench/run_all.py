@@ -145,7 +145,9 @@ def chaos_row() -> str:
         f"| chaos: {r['webhooks']} webhooks on all six platforms (seed {r['seed']}), simulator and AWS "
         f"faults, kills | lost {r['lost']}, duplicates {r['duplicates']} "
         f"| accepted {r['accepted']}, devices expected {r['devices_expected']}, integrated "
-        f"{r['integrated']}, parked {r['parked']} | {r['sends']} sends: {statuses} |"
+        f"{r['integrated']}, deleted {r['deletions_expected']} (removed {r['removed']}), parked "
+        f"{r['parked']}, readings {r['readings_accepted']} (uploaded {r['readings_uploaded']}) "
+        f"| {r['sends']} sends: {statuses} |"
     )
 
 
