@@ -513,13 +513,14 @@ class Report:
                 row["answers"].append(result["status"])
         for (source, device), row in rows.items():
             ref = device_ref_id(source, device)
-            removed_asked = "removed" in row["answers"]
+            gone = ("removed", "unknown-device")  # removed, or never created: nothing to remove
+            removed_asked = any(status in gone for status in row["answers"])
             row["ref"] = ref
             row["created"] = created(ref)
             row["in_sensor_data"] = present(source, device)
             row["parked"] = parked.get((source, device), {}).get("parked_reason")
-            if removed_asked and row["answers"][-1] == "removed":
-                row["final"] = "removed" if not row["in_sensor_data"] else "LOST (still present)"
+            if removed_asked and row["answers"][-1] in gone:
+                row["final"] = row["answers"][-1] if not row["in_sensor_data"] else "LOST (still present)"
             elif row["in_sensor_data"]:
                 row["final"] = "integrated after retry" if "queued" in row["answers"] else "integrated"
             elif row["parked"]:
@@ -558,11 +559,7 @@ def print_webhooks(replayed: list[Replayed]) -> None:
     print(f"{'webhook (events/)':<40} {'source':<16} {'HTTP':>4}  answer")
     for item in replayed:
         if isinstance(item.answer, dict) and "results" in item.answer:
-            text = ", ".join(
-                f"{r['device']}: {r['status']}"
-                + (f" (retry in {r['retryInSeconds']} s)" if "retryInSeconds" in r else "")
-                for r in item.answer["results"]
-            )
+            text = ", ".join(_result_text(r) for r in item.answer["results"])
         elif isinstance(item.answer, dict) and "error" in item.answer:
             text = f"{item.answer['error']['code']}: {item.answer['error']['message']}"
         elif isinstance(item.answer, dict):
@@ -574,6 +571,16 @@ def print_webhooks(replayed: list[Replayed]) -> None:
         else:
             text = str(item.answer)[:70]
         print(f"{item.name:<40} {item.source:<16} {item.status:>4}  {text}")
+
+
+def _result_text(result: dict[str, Any]) -> str:
+    """`device: status`, with a queued answer's reason and wait: `queued (rate-limited, 61 s)`."""
+    notes = [result["reason"]] if result["status"] == "queued" and "reason" in result else []
+    if "retryInSeconds" in result:
+        notes.append(f"retry in {result['retryInSeconds']} s")
+    if "firstStatus" in result:
+        notes.append(f"first: {result['firstStatus']}")
+    return f"{result['device']}: {result['status']}" + (f" ({', '.join(notes)})" if notes else "")
 
 
 def print_devices(report: Report) -> None:

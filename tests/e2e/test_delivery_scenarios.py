@@ -20,15 +20,17 @@ from tests.scenario import APP, SOURCE, Ledger, changes, device_calls, ref, regi
 
 
 # -- duplicates ------------------------------------------------------------------------------
-def test_same_event_delivered_twice_creates_one_device_and_answers_the_first_answer_again(
+def test_same_event_delivered_twice_creates_one_device_and_answers_duplicate_with_the_first_status(
     stack: LocalStack, ledger: Ledger
 ) -> None:
     first = ledger.post(tts_event())
     second = ledger.post(tts_event())
 
-    assert first == second
-    assert first[0] == 200
-    assert first[1]["results"][0]["status"] == "integrated"
+    assert first[0] == second[0] == 200
+    (delivered,), (repeated,) = first[1]["results"], second[1]["results"]
+    assert delivered["status"] == "integrated"
+    assert (repeated["status"], repeated["firstStatus"]) == ("duplicate", "integrated")
+    assert (repeated["ids"], repeated["profile"]) == (delivered["ids"], delivered["profile"])
     assert stack.simulator.state()["created"][ref("strain-gauge-01")] == 1
     assert changes(stack, "strain-gauge-01") == ["new:200"]
     ledger.check()
@@ -85,6 +87,7 @@ def test_delivery_meeting_a_held_lease_waits_its_turn_and_creates_one_device(
     assert body["results"][0] == {
         "device": f"{APP}/strain-gauge-01",
         "status": "queued",
+        "reason": f"retryable: {IN_FLIGHT}",
         "detail": IN_FLIGHT,
         "retryInSeconds": body["results"][0]["retryInSeconds"],
     }
@@ -105,7 +108,7 @@ def test_moved_device_becomes_one_update_with_the_new_location(stack: LocalStack
     ledger.post(tts_event("ttn-06-uplink-new-device.json", location=(52.0, 4.3, 1.0)))
 
     assert status == 200
-    assert body["results"][0]["status"] == "integrated"
+    assert body["results"][0]["status"] == "updated"
     assert changes(stack, "env-node-04") == ["new:200", "update:200"]
     update = device_calls(stack)[-1]["body"]["integration"]["devices"][0]
     assert update["props"]["LOCATION"] == {"type": "Point", "coordinates": [4.3, 52.0, 1.0]}

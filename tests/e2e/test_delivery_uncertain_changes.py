@@ -167,7 +167,7 @@ def test_full_description_without_model_or_location_changes_the_device(stack: Lo
     )
 
     assert status == 200
-    assert answer["results"][0]["status"] == "integrated"
+    assert answer["results"][0]["status"] == "updated"
     record = registry.get_device(AWS_SOURCE, "pier-env-11")
     assert record is not None
     assert record.spec is not None

@@ -56,7 +56,9 @@ def test_integrated_webhook_logs_with_correlation_id_and_device_and_emits_metric
     assert status == 200
     records = lines(out)
     logs = [r for r in records if "level" in r]
-    integrated = next(r for r in logs if r["message"] == "device integrated")
+    integrated = next(r for r in logs if r["message"] == "delivery integrated")
+    # The log line says what the answer says: the status and the profile that matched.
+    assert (integrated["status"], integrated["profile"]) == ("integrated", "generic")
     assert integrated["correlation_id"] == request_id
     assert integrated["source"] == "ttn-demo"
     assert integrated["platform"] == "the-things-stack"

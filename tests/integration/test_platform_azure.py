@@ -157,7 +157,8 @@ def test_device_deleted_for_a_device_the_bridge_never_created_makes_no_call(stac
     status, _, body = send(stack, "azure-05-device-deleted-not-ours.json")
 
     assert status == 200
-    assert body["results"][0]["status"] == "removed"
+    assert body["results"][0]["status"] == "unknown-device"
+    assert "nothing to remove" in body["results"][0]["detail"]
     assert calls(stack) == []
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from local.stack import LocalStack
 from sensor_bridge.model.profiles import device_ref_id
+from sensor_bridge.retry.route import SEEN_BEFORE
 from tests.conftest import load_event
 
 SOURCE = "chirpstack-demo"
@@ -90,7 +91,18 @@ def test_join_delivered_twice_with_one_deduplication_id_makes_one_call(stack: Lo
     second = send(stack, "chirpstack-01-join.json")
 
     assert first[0] == second[0] == 200
-    assert second[2] == first[2]
+    (delivered,), (repeated,) = first[2]["results"], second[2]["results"]
+    assert delivered["status"] == "integrated"
+    # The repeat says it is one, with what happened the first time (and the same ids).
+    assert repeated == {
+        "device": delivered["device"],
+        "status": "duplicate",
+        "detail": SEEN_BEFORE,
+        "profile": delivered["profile"],
+        "ids": delivered["ids"],
+        "firstStatus": "integrated",
+    }
+    assert second[2]["status"] == "duplicate"
     assert len(calls(stack)) == 2  # the node and the device, once
 
 

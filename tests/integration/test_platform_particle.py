@@ -89,7 +89,8 @@ def test_particle_resending_an_event_with_its_event_id_makes_no_second_call(stac
     status, _, body = send(stack, "particle-02-json-template.json")
 
     assert status == 200
-    assert body["results"][0]["status"] == "integrated"  # the first answer, replayed
+    assert body["results"][0]["status"] == "duplicate"  # not the first answer, as if new
+    assert body["results"][0]["firstStatus"] == "integrated"
     assert len(calls(stack)) == 2
 
 

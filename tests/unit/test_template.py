@@ -484,3 +484,14 @@ def test_the_stages_route_settings_name_the_routes_the_translated_api_defines():
 
     assert set(stage["RouteSettings"]) == routes
     assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] > 0
+
+
+def test_dashboard_reads_only_metrics_the_code_emits_and_shows_every_answer_status(template):
+    from sensor_bridge.runtime.observability import Metric
+
+    rendered = _resolve_sub(template["Resources"]["Dashboard"]["Properties"]["DashboardBody"])
+    read = set(re.findall(r'"SensorBridge", "(\w+)"', rendered))
+    read |= set(re.findall(r'MetricName=\\"(\w+)\\"', rendered))
+
+    assert read <= {m.value for m in Metric}, "the dashboard reads a metric nobody emits"
+    assert read == {m.value for m in Metric}, "a metric the code emits is on no widget"

@@ -103,3 +103,4 @@ class Planned:
     # An earlier change's answer was lost (the record's mark): a call that is not applied leaves
     # the mark as it was, so the next delivery still probes before it creates.
     uncertain: bool = False
+    creates: bool = True  # the change is a `new` (else an `update` of a device the API has)

@@ -88,7 +88,12 @@ def _change_under_mark(
         change, previous_sensors = update_change(planned.spec, claimed.spec or {}), claimed.sensor_ids
     else:
         change, previous_sensors = full_change(planned.spec, "new"), claimed.sensor_ids
-    planned = replace(planned, previous_sensors=previous_sensors, uncertain=claimed.maybe_created)
+    planned = replace(
+        planned,
+        previous_sensors=previous_sensors,
+        uncertain=claimed.maybe_created,
+        creates=change.changeState == "new",
+    )
 
     def mark() -> None:
         # Write-ahead, just before the call: until its answer is recorded, it may have been applied.
@@ -123,7 +128,7 @@ def _needs_no_call(
     if _unchanged(record, spec):
         if work.event.announced:
             delivery.registry.touch_appeared(work.event.source, work.event.device_id, work.event_time)
-        return Integrated(unchanged=True)
+        return Integrated(unchanged=True, profile=spec.profile)
     if _deleted_since(record, work):
         return Removed()
     return None
@@ -169,7 +174,7 @@ def _prepare_removal(work: WorkItem, source: Source, delivery: Delivery) -> Outc
         # Never created by us: nothing to remove downstream. The tombstone stops work for the
         # device still waiting on the retry queue from creating it afterwards.
         tombstoned = registry.record_tombstone(event.source, event.device_id, removed_at=work.event_time)
-        return Removed() if tombstoned else Deferred(IN_FLIGHT)
+        return Removed(existed=False) if tombstoned else Deferred(IN_FLIGHT)
     if current.appeared_at is not None and work.event_time < current.appeared_at:
         # Delivered late: the platform announced the device again after this deletion.
         logger.warning("stale deletion ignored: the device was announced again after it")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from sensor_bridge.delivery.changes import match_ids
 from sensor_bridge.delivery.context import Delivery, Planned
 from sensor_bridge.model.contract import IntegrationResponse
-from sensor_bridge.model.outcomes import Integrated, Outcome, Parked, Retryable
+from sensor_bridge.model.outcomes import Integrated, Outcome, Parked, Retryable, with_profile
 from sensor_bridge.runtime.observability import logger
 from sensor_bridge.store.registry import IntegratedDevice
 
@@ -42,9 +42,9 @@ def settle(
         delivery.registry.record_parked(
             event.source, event.device_id, work.claimant, outcome.reason, maybe_created=created_mark
         )
-        return outcome
+        return with_profile(outcome, planned.spec.profile)
     delivery.registry.release_device(event.source, event.device_id, work.claimant, maybe_created=created_mark)
-    return outcome
+    return with_profile(outcome, planned.spec.profile)
 
 
 def _record_answer(delivery: Delivery, planned: Planned, response: IntegrationResponse, sent: int) -> Outcome:
@@ -55,7 +55,7 @@ def _record_answer(delivery: Delivery, planned: Planned, response: IntegrationRe
         delivery.registry.record_parked(
             event.source, event.device_id, work.claimant, "200 without our device", maybe_created=True
         )
-        return Parked("the API answered 200 but did not list the device it was sent")
+        return Parked("the API answered 200 but did not list the device it was sent", profile=spec.profile)
     api_device_id, sensor_ids = ids
     kept = {k: v for k, v in planned.previous_sensors.items() if k in spec.sensors}
     result = IntegratedDevice(
@@ -68,7 +68,7 @@ def _record_answer(delivery: Delivery, planned: Planned, response: IntegrationRe
         appeared_at=work.event_time if event.announced else None,
     )
     delivery.registry.record_integrated(event.source, event.device_id, work.claimant, result)
-    return Integrated(_only(response, api_device_id))
+    return Integrated(_only(response, api_device_id), created=planned.creates, profile=spec.profile)
 
 
 def _only(response: IntegrationResponse, api_device_id: str) -> IntegrationResponse:

@@ -28,13 +28,13 @@ from typing import Any
 
 from sensor_bridge.delivery.context import Delivered, Downstream, Failed
 from sensor_bridge.delivery.deliver import deliver_many
-from sensor_bridge.inbound.idempotency import Handler, once_per_event
+from sensor_bridge.inbound.idempotency import Once, once_per_event
 from sensor_bridge.model.device_event import DeviceEvent
 from sensor_bridge.model.outcomes import Deferred, Integrated
 from sensor_bridge.model.replies import HttpReply
 from sensor_bridge.model.work import WorkItem
 from sensor_bridge.retry.queue_batch import schedule_all, seconds_to_queue
-from sensor_bridge.retry.route import Result, act_on
+from sensor_bridge.retry.route import Result, act_on, duplicate_of
 from sensor_bridge.runtime.budget import Budget
 from sensor_bridge.runtime.observability import Metric, count, logger
 from sensor_bridge.runtime.process import on_reset
@@ -52,10 +52,13 @@ def receive_batch(source: str, events: Sequence[DeviceEvent], budget: Budget) ->
     """Deliver the events of one delivery as a batch; the reply for the platform."""
     unique = _unique(events)
     key = {"source": source, "event_id": _batch_id(unique)}
-    body = _deliver_batch_once()(event=key, events=unique, budget=budget)
+    body, replayed = _deliver_batch_once()(event=key, events=unique, budget=budget)
+    if replayed:  # the platform sent this delivery before: each event is a duplicate
+        body = {**body, "status": "duplicate", "results": [duplicate_of(r, source) for r in body["results"]]}
     if len(unique) < len(events):
         body = {**body, "repeatedEvents": len(events) - len(unique)}
-    waiting = body.get("queued") or any(r["status"] in WAITING for r in body["results"])
+    # A duplicate stands for its first answer: the work may still be queued or parked.
+    waiting = body.get("queued") or any(r.get("firstStatus", r["status"]) in WAITING for r in body["results"])
     return HttpReply(202 if waiting else 200, body)
 
 
@@ -160,5 +163,5 @@ def _forget_handler() -> None:
 
 
 @cache
-def _deliver_batch_once() -> Handler:
+def _deliver_batch_once() -> Once:
     return once_per_event(_deliver_batch)

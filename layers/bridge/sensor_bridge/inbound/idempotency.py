@@ -2,7 +2,9 @@
 platform event gets the first answer back without doing the work again.
 
 Only answers that mean "we have it" are stored: a failure to persist raises, and Powertools then
-deletes the in-progress record so the platform's resend is processed afresh.
+deletes the in-progress record so the platform's resend is processed afresh. A replayed answer is
+marked as such (Powertools' response hook), so the caller can say `duplicate` rather than repeat
+the first answer as if it had just happened.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ RECORD_TTL_SECONDS = 24 * 3600  # longer than any platform's own redelivery wind
 IN_PROGRESS = "the same event is being processed by an earlier delivery: send it again shortly"
 
 Handler = Callable[..., dict[str, Any]]
+# What a wrapped handler answers: the answer, and whether it is the first one replayed.
+Once = Callable[..., tuple[dict[str, Any], bool]]
+# Set on a replayed answer by the response hook (never stored: the hook runs after the read).
+_REPLAYED = "_replayed"
 
 
 @cache
@@ -42,8 +48,15 @@ def _config() -> Any:
     # Scoped by source: one platform event can reach several sources (two Event Grid
     # subscriptions on one IoT Hub), and each must be processed.
     return IdempotencyConfig(
-        event_key_jmespath="[source, event_id]", expires_after_seconds=RECORD_TTL_SECONDS
+        event_key_jmespath="[source, event_id]",
+        expires_after_seconds=RECORD_TTL_SECONDS,
+        response_hook=_mark_replayed,
     )
+
+
+def _mark_replayed(response: Any, idempotent_data: Any) -> Any:
+    """Powertools calls this only for an answer it read back from an earlier processing."""
+    return {**response, _REPLAYED: True} if isinstance(response, dict) else response
 
 
 def register_lambda_context(context: Any) -> None:
@@ -51,8 +64,9 @@ def register_lambda_context(context: Any) -> None:
     _config().register_lambda_context(context)
 
 
-def once_per_event(process: Handler) -> Handler:
-    """Wrap `process(event=<dict with "event_id">)`; events without an id run every time."""
+def once_per_event(process: Handler) -> Once:
+    """Wrap `process(event=<dict with "event_id">)`; events without an id run every time.
+    The wrapper answers (answer, replayed): replayed is True for the first answer given back."""
     from aws_lambda_powertools.utilities.idempotency import idempotent_function
 
     wrapped: Handler = idempotent_function(
@@ -66,15 +80,17 @@ def once_per_event(process: Handler) -> Handler:
 
     from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
-    def run(*, event: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    def run(*, event: dict[str, Any], **kwargs: Any) -> tuple[dict[str, Any], bool]:
         if not event.get("event_id"):
-            return process(event=event, **kwargs)
+            return process(event=event, **kwargs), False
         try:
-            return wrapped(event=event, **kwargs)
+            answer = wrapped(event=event, **kwargs)
         except IdempotencyAlreadyInProgressError:
             # Not ours to promise yet: the first delivery may still fail. Ask for a resend, which
             # will get the first delivery's answer.
             raise RequestError(503, "EventInProgress", IN_PROGRESS, headers={"Retry-After": "5"}) from None
+        replayed = bool(answer.pop(_REPLAYED, False))
+        return answer, replayed
 
     return run
 

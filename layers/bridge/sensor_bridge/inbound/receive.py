@@ -10,7 +10,7 @@ from typing import Any
 from sensor_bridge.delivery.deliver import deliver
 from sensor_bridge.inbound.auth.authenticate import authenticate
 from sensor_bridge.inbound.batch import direct, receive_batch
-from sensor_bridge.inbound.idempotency import Handler, once_per_event
+from sensor_bridge.inbound.idempotency import Once, once_per_event
 from sensor_bridge.model.config import BridgeConfig
 from sensor_bridge.model.device_event import DeviceEvent
 from sensor_bridge.model.outcomes import Integrated
@@ -21,7 +21,7 @@ from sensor_bridge.model.work import WorkItem
 from sensor_bridge.platforms import platform_for
 from sensor_bridge.platforms.identity import at_the_edge
 from sensor_bridge.retry.queue import NotPersisted, check_queueable, schedule
-from sensor_bridge.retry.route import act_on
+from sensor_bridge.retry.route import act_on, duplicate_of
 from sensor_bridge.runtime.budget import Budget, HasRemainingTime, invocation
 from sensor_bridge.runtime.observability import Metric, count, logger
 from sensor_bridge.runtime.process import on_reset
@@ -98,8 +98,12 @@ def _receive(request: WebhookRequest, budget: Budget) -> HttpReply:
 def _deliver(source: str, events: list[DeviceEvent], budget: Budget) -> HttpReply:
     if len(events) > 1:  # an Event Grid batch: up to 5,000 events, handled as one
         return receive_batch(source, events, budget)
-    results = [_deliver_once_per_event()(event=event.to_json(), budget=budget) for event in events]
-    return _summarise(results)
+    return _summarise([_deliver_once(event, budget) for event in events])
+
+
+def _deliver_once(event: DeviceEvent, budget: Budget) -> dict[str, Any]:
+    answer, replayed = _deliver_once_per_event()(event=event.to_json(), budget=budget)
+    return duplicate_of(answer, event.source) if replayed else answer
 
 
 def _only_mapped(config: BridgeConfig, event: DeviceEvent) -> DeviceEvent:
@@ -137,13 +141,14 @@ def _forget_handler() -> None:
 
 
 @cache
-def _deliver_once_per_event() -> Handler:
+def _deliver_once_per_event() -> Once:
     return once_per_event(_deliver_event)
 
 
 def _summarise(results: list[dict[str, Any]]) -> HttpReply:
     statuses = {r["status"] for r in results}
-    waiting = statuses & {"queued", "parked"}
+    # A duplicate stands for its first answer: the work may still be queued or parked.
+    waiting = {r.get("firstStatus", r["status"]) for r in results} & {"queued", "parked"}
     # 200: the API has every device; 202: we hold some of the work (queued or parked).
     overall = "accepted" if len(statuses) > 1 else next(iter(statuses))
     return HttpReply(202 if waiting else 200, {"status": overall, "results": results})

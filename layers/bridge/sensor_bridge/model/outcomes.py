@@ -1,8 +1,12 @@
-"""The closed set of delivery outcomes. Both functions act on them the same way."""
+"""The closed set of delivery outcomes. Both functions act on them the same way.
+
+`profile` names the device profile the delivery described the device with, where it got that
+far: the answer reports it (a removal has none).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sensor_bridge.model.contract import IntegrationResponse
 
@@ -14,12 +18,15 @@ class Integrated:
     response: IntegrationResponse | None = None
     unchanged: bool = False  # True: the registry says it is already there as described: no call made
     forwarded: int = 0  # observations of the work's reading the API accepted (after the device)
+    created: bool = True  # False: this call changed a device the API already had (an `update`)
+    profile: str | None = None
 
 
 @dataclass(frozen=True)
 class RateLimited:
     retry_after_s: float | None  # None when the API sent no usable Retry-After
     reason: str = "429 TooManyRequests"
+    profile: str | None = None
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,7 @@ class Deferred:
 
     reason: str
     wait_s: float | None = None  # when its turn comes, if known
+    profile: str | None = None
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,7 @@ class Retryable:
     # The request may have reached the API (timeout after sending, dropped connection): a `new`
     # may have been applied, so the next attempt probes before creating.
     ambiguous: bool = False
+    profile: str | None = None
 
 
 @dataclass(frozen=True)
@@ -47,11 +56,19 @@ class Parked:
     reason: str
     status: int | None = None
     target: str | None = None  # the field the API named in its error, when it named one
+    profile: str | None = None
 
 
 @dataclass(frozen=True)
 class Removed:
-    """The device was removed downstream (or was never there)."""
+    """The device is not in Sensor Data (any more)."""
+
+    existed: bool = True  # False: the bridge never created it, so there was nothing to remove
 
 
 Outcome = Integrated | RateLimited | Deferred | Retryable | Parked | Removed
+
+
+def with_profile(outcome: Outcome, profile: str) -> Outcome:
+    """The outcome, saying which profile described the device (a removal has none)."""
+    return outcome if isinstance(outcome, Removed) else replace(outcome, profile=profile)

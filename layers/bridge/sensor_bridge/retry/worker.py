@@ -17,7 +17,7 @@ from sensor_bridge.model.work import WorkItem
 from sensor_bridge.retry.failures import act_on_failure
 from sensor_bridge.retry.pace import pace
 from sensor_bridge.retry.queue import schedule
-from sensor_bridge.retry.route import Result, act_on
+from sensor_bridge.retry.route import LONG_WAIT, WAITING, Result, act_on
 from sensor_bridge.runtime import clock
 from sensor_bridge.runtime.budget import Budget, HasRemainingTime, invocation
 from sensor_bridge.runtime.observability import logger
@@ -89,6 +89,6 @@ def _wait_longer(work: WorkItem) -> WorkItem | Result:
         remaining = math.ceil(work.not_before - clock.now())
         if remaining > 0:
             delay = schedule(replace(work, not_before=None), remaining)
-            return Result(work.event.device_id, "queued", "waiting for Retry-After", retry_in_seconds=delay)
+            return Result(work.event.device_id, "queued", WAITING, LONG_WAIT, retry_in_seconds=delay)
         work = replace(work, not_before=None)
     return work

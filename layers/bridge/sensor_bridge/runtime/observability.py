@@ -69,9 +69,13 @@ class Metric(StrEnum):
     WEBHOOKS_RECEIVED = "WebhooksReceived"
     WEBHOOKS_IGNORED = "WebhooksIgnored"
     WEBHOOKS_REJECTED = "WebhooksRejected"
-    DEVICES_INTEGRATED = "DevicesIntegrated"
+    # One per answer status (retry.route): what happened to a device.
+    DEVICES_INTEGRATED = "DevicesIntegrated"  # created
+    DEVICES_UPDATED = "DevicesUpdated"
+    DEVICES_UNCHANGED = "DevicesUnchanged"  # already as described: no call
     DEVICES_REMOVED = "DevicesRemoved"
-    DUPLICATES_SUPPRESSED = "DuplicatesSuppressed"
+    UNKNOWN_DEVICE_REMOVALS = "UnknownDeviceRemovals"  # a delete of a device never created
+    DUPLICATES = "Duplicates"  # an event the platform sent before (idempotency replay)
     RATE_LIMITED = "RateLimited"  # the API answered 429
     HELD_BACK = "HeldBack"  # not sent: waiting its turn (rate budget, time budget, a lease)
     RETRIED = "Retried"
