@@ -87,7 +87,7 @@ def test_delivery_meeting_a_held_lease_waits_its_turn_and_creates_one_device(
     assert body["results"][0] == {
         "device": f"{APP}/strain-gauge-01",
         "status": "queued",
-        "reason": f"retryable: {IN_FLIGHT}",
+        "reason": "held-back",
         "detail": IN_FLIGHT,
         "retryInSeconds": body["results"][0]["retryInSeconds"],
     }
