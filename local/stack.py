@@ -513,7 +513,8 @@ class Report:
                 row["answers"].append(result["status"])
         for (source, device), row in rows.items():
             ref = device_ref_id(source, device)
-            gone = ("removed", "unknown-device")  # removed, or never created: nothing to remove
+            # removed, never created (nothing to remove), or its creation came after its deletion
+            gone = ("removed", "unknown-device", "superseded")
             removed_asked = any(status in gone for status in row["answers"])
             row["ref"] = ref
             row["created"] = created(ref)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from local.stack import LocalStack
-from sensor_bridge.retry.route import NOTHING_TO_REMOVE, UNCHANGED
+from sensor_bridge.retry.route import NOTHING_TO_REMOVE, SUPERSEDED, UNCHANGED
 from tests.conftest import load_event
 from tests.e2e.test_delivery_scenarios import Ledger, tts_event, with_node
 from tests.integration.test_observability import cloudwatch_output, lines
@@ -148,3 +148,25 @@ def test_delete_of_a_device_never_created_is_unknown_device_not_removed(ready: L
         NOTHING_TO_REMOVE,
         {"UnknownDeviceRemovals"},
     )
+
+
+def test_creation_older_than_a_processed_deletion_is_superseded_not_removed(ready: LocalStack) -> None:
+    deleted = load_event("aws-iot-03-thing-deleted.json")
+    status, unknown, _, _ = answered(ready, deleted)
+    assert (status, unknown["status"]) == (200, "unknown-device")
+
+    # The thing's creation, delivered late: it happened an hour before the deletion.
+    late = load_event("aws-iot-02-thing-created.json")
+    body = json.loads(late["body"])
+    body["timestamp"] = json.loads(deleted["body"])["timestamp"] - 3_600_000
+    late["body"] = json.dumps(body)
+    created_before = sum(ready.simulator.state()["created"].values())
+    status, superseded, metrics, log = answered(ready, late)
+    assert (status, superseded["status"], superseded["detail"], metrics) == (
+        200,
+        "superseded",
+        SUPERSEDED,
+        {"Superseded"},
+    )
+    assert log["level"] == "INFO"
+    assert sum(ready.simulator.state()["created"].values()) == created_before  # no creation sent

@@ -80,7 +80,7 @@ def test_creation_redelivered_after_its_deletion_is_not_created(stack: LocalStac
 
     assert deleted_status == 200
     assert status == 200
-    assert answer["results"][0]["status"] == "removed"
+    assert answer["results"][0]["status"] == "superseded"
     ref = thing_ref(stack, "aws-iot-02-thing-created.json")
     assert stack.simulator.state()["created"].get(ref, 0) == 0
 

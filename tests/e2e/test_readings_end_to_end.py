@@ -168,7 +168,10 @@ def test_a_repeated_reading_message_uploads_once(stack: LocalStack) -> None:
     again = post(stack, "chirpstack-02-up-abp-device.json")
     stack.drain()
 
-    assert first == again  # the idempotency record's answer
+    # Answered from the idempotency record: a duplicate, which carries no reading of its own.
+    (delivered,), (repeated,) = first[1]["results"], again[1]["results"]
+    assert (again[0], repeated["status"], repeated["firstStatus"]) == (first[0], "duplicate", "integrated")
+    assert (repeated["ids"], "readingsForwarded" in repeated) == (delivered["ids"], False)
     assert len(state(stack)["upload_calls"]) == 1
     assert len(stored(stack)) == 1
 

@@ -116,7 +116,8 @@ def test_an_unchanged_device_makes_no_call_and_a_changed_one_sends_only_the_diff
     registry: InMemoryRegistry, api: FakeSensorData
 ) -> None:
     run([work("meter", model="EnvironmentSensor")], registry, api)
-    assert run([work("meter", model="EnvironmentSensor")], registry, api)[0] == Integrated(unchanged=True)
+    again = run([work("meter", model="EnvironmentSensor")], registry, api)[0]
+    assert again == Integrated(unchanged=True, profile="environment-sensor")
     assert len(api.requests) == 1
 
     run([work("meter", model="EnvironmentSensor", location=Location(51.5, -0.1))], registry, api)
@@ -139,18 +140,15 @@ def test_a_profile_change_adds_and_removes_sensors_in_one_update(registry: InMem
 def test_removing_a_device_never_created_leaves_a_tombstone_and_no_call(
     registry: InMemoryRegistry, api: FakeSensorData
 ) -> None:
-    assert (
-        deliver(
-            work("ghost", Lifecycle.REMOVED, occurred_at=100.0),
-            CONFIG,
-            registry=registry,
-            downstream=Downstream(integrate=api),
-        )
-        == Removed()
-    )
+    assert deliver(
+        work("ghost", Lifecycle.REMOVED, occurred_at=100.0),
+        CONFIG,
+        registry=registry,
+        downstream=Downstream(integrate=api),
+    ) == Removed(existed=False)
     assert api.requests == []
     # Its creation, delivered late (it happened before the deletion), is superseded.
-    assert run([work("ghost", occurred_at=50.0)], registry, api) == [Removed()]
+    assert run([work("ghost", occurred_at=50.0)], registry, api) == [Removed(superseded=True)]
     assert api.requests == []
 
 

@@ -130,7 +130,7 @@ def _needs_no_call(
             delivery.registry.touch_appeared(work.event.source, work.event.device_id, work.event_time)
         return Integrated(unchanged=True, profile=spec.profile)
     if _deleted_since(record, work):
-        return Removed()
+        return Removed(superseded=True)
     return None
 
 

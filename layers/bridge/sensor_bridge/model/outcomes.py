@@ -64,6 +64,9 @@ class Removed:
     """The device is not in Sensor Data (any more)."""
 
     existed: bool = True  # False: the bridge never created it, so there was nothing to remove
+    # True: this event (a creation or change) happened before a deletion already processed, so
+    # nothing was done: the device stays deleted.
+    superseded: bool = False
 
 
 Outcome = Integrated | RateLimited | Deferred | Retryable | Parked | Removed

@@ -8,8 +8,10 @@ The answer says what happened, in the webhook's body, the log line and the metri
     removed         the API removed the device            DevicesRemoved
     unknown-device  a delete of a device the bridge never created: nothing to remove
                                                           UnknownDeviceRemovals
+    superseded      a creation or change that happened before a deletion already processed:
+                    nothing done, the device stays deleted  Superseded
     queued          on the retry queue, with the reason: rate-limited (the API answered 429),
-                    held-back (the bridge held the call back during a Retry-After),
+                    held-back (the bridge did not send: rate budget, time budget, a lease),
                     retryable: <what> (5xx, timeout, ...)  RateLimited | HeldBack | Retried
                     (the retry function's own hops of a long wait: waiting)
     parked          in the dead-letter queue, with the reason                DeadLettered
@@ -37,7 +39,15 @@ from sensor_bridge.runtime.observability import Metric, count, logger
 from sensor_bridge.runtime.settings import settings
 
 Status = Literal[
-    "integrated", "updated", "unchanged", "removed", "unknown-device", "duplicate", "queued", "parked"
+    "integrated",
+    "updated",
+    "unchanged",
+    "removed",
+    "unknown-device",
+    "superseded",
+    "duplicate",
+    "queued",
+    "parked",
 ]
 RATE_LIMITED = "rate-limited"
 HELD_BACK_REASON = "held-back"
@@ -46,6 +56,7 @@ LONG_WAIT = "the rest of a wait longer than SQS's 900 s delay"
 UNCHANGED = "already integrated as described: no call made"
 SEEN_BEFORE = "the platform sent this event before: nothing done again (firstStatus: what happened then)"
 NOTHING_TO_REMOVE = "the bridge never created this device: nothing to remove"
+SUPERSEDED = "the platform deleted this device after this event: nothing done, it stays deleted"
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,7 @@ _METRICS: dict[Status, Metric] = {
     "unchanged": Metric.DEVICES_UNCHANGED,
     "removed": Metric.DEVICES_REMOVED,
     "unknown-device": Metric.UNKNOWN_DEVICE_REMOVALS,
+    "superseded": Metric.SUPERSEDED,
     "duplicate": Metric.DUPLICATES,
     "parked": Metric.DEAD_LETTERED,
 }
@@ -117,9 +129,7 @@ def act_on(work: WorkItem, outcome: Outcome) -> Result:
     if isinstance(outcome, Integrated):
         return report(_integrated(device, outcome, _forwarded(work, outcome)), source)
     if isinstance(outcome, Removed):
-        if outcome.existed:
-            return report(Result(device, "removed"), source)
-        return report(Result(device, "unknown-device", detail=NOTHING_TO_REMOVE), source)
+        return report(_removed(device, outcome), source)
     # An attempt is a call the API refused or that failed; waiting (Deferred) is not one.
     done = work if isinstance(outcome, Deferred) else work.after_attempt(outcome.reason)
     if isinstance(outcome, Parked):
@@ -151,6 +161,14 @@ def _integrated(device: str, outcome: Integrated, forwarded: int | None) -> Resu
         return Result(device, "unchanged", detail=UNCHANGED, profile=outcome.profile, forwarded=forwarded)
     status: Status = "integrated" if outcome.created else "updated"
     return Result(device, status, profile=outcome.profile, ids=_ids(outcome), forwarded=forwarded)
+
+
+def _removed(device: str, outcome: Removed) -> Result:
+    if outcome.superseded:
+        return Result(device, "superseded", detail=SUPERSEDED)
+    if not outcome.existed:
+        return Result(device, "unknown-device", detail=NOTHING_TO_REMOVE)
+    return Result(device, "removed")
 
 
 def queued_reason(outcome: RateLimited | Deferred | Retryable) -> str:
