@@ -9,6 +9,7 @@ are exactly the devices integrated (each created once) plus the work parked, and
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ import pytest
 from local.lambda_runtime import cold_start
 from local.stack import LocalStack
 from sensor_bridge.delivery.context import IN_FLIGHT
+from sensor_bridge.runtime import clock
 from tests.scenario import APP, SOURCE, Ledger, changes, device_calls, ref, registry, tts_event, with_node
 
 
@@ -147,6 +149,18 @@ def test_renamed_device_becomes_one_update_and_keeps_its_ids(stack: LocalStack, 
 
 
 # -- retries ---------------------------------------------------------------------------------
+@pytest.fixture
+def frozen_clock(stack: LocalStack) -> Iterator[None]:
+    """Simulated time that moves only when the test moves it: on a loaded machine the seconds
+    this test itself takes would otherwise count towards the Retry-After it checks."""
+    clock.freeze(True)
+    try:
+        yield
+    finally:
+        clock.freeze(False)
+
+
+@pytest.mark.usefixtures("frozen_clock")
 def test_retry_after_1200_is_delivered_after_1200_simulated_seconds_not_before(
     stack: LocalStack, ledger: Ledger
 ) -> None:
@@ -175,7 +189,7 @@ def test_retry_after_1200_is_delivered_after_1200_simulated_seconds_not_before(
     stack.drain()
 
     assert changes(stack, "strain-gauge-01") == ["new:429", "new:200"]
-    # On the simulator's clock (the bridge's, simulated): the time this machine took counts too.
+    # On the simulator's clock (the bridge's, simulated, frozen: only the test moves it).
     refused, delivered = (
         c["at"]
         for c in device_calls(stack)
