@@ -113,7 +113,7 @@ def print_banner(stack: LocalStack, gateway_url: str, log_file: Path) -> None:
         *config_lines(stack, gateway_url),
         *api_lines(stack),
         f"logs:            JSON logs and EMF metrics go to {_shown(log_file)}",
-        "operator commands (python -m sensor_bridge.redrive list) reach this stack with",
+        "operator commands (python -m sensor_bridge.redrive list, ... devices list) reach this stack with",
         f"  {export_line(stack)}",
         f"  (also in {OPERATOR_ENV_FILE.name} while it runs: . ./{OPERATOR_ENV_FILE.name})",
     ]
