@@ -189,13 +189,17 @@ def _describe(delivery: Delivery) -> dict[str, Any]:
 
 
 def _history(state: dict[str, Any], ref: str) -> dict[str, Any]:
-    """Every integrate call that carried one device: what it asked and what the simulator did."""
+    """Every integrate call that carried one device or sensor: what it asked (for a sensor, also
+    its device's change) and what the simulator did."""
     calls = []
     for call in state["calls"]:
+        flags = " ".join(k for k in ("dropped", "applied") if call.get(k))
         for device in call["body"].get("integration", {}).get("devices", []):
-            if device["refId"] == ref:
-                flags = [k for k in ("dropped", "applied") if call.get(k)]
-                calls.append(
-                    f"{call['at']:.1f} {device['changeState']} -> {call['status']} {' '.join(flags)}"
-                )
+            asked = [device["changeState"]] if device["refId"] == ref else []
+            asked += [
+                f"{device['changeState']}/{s['changeState']}"
+                for s in device.get("sensors") or []
+                if s.get("refId") == ref
+            ]
+            calls += [f"{call['at']:.1f} {a} -> {call['status']} {flags}".rstrip() for a in asked]
     return {"refId": ref, "calls": calls}
