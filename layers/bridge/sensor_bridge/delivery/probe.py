@@ -15,9 +15,10 @@ from typing import Any
 from sensor_bridge.delivery.changes import answered_device, full_change, sensors_by_name, update_change
 from sensor_bridge.delivery.context import Delivery, Planned
 from sensor_bridge.delivery.settle import settle
-from sensor_bridge.model.config import Source
+from sensor_bridge.model.config import BridgeConfig, Source
 from sensor_bridge.model.contract import NAME, DeviceChange
 from sensor_bridge.model.outcomes import Integrated, Outcome, Parked
+from sensor_bridge.model.profiles import possible_sensors
 from sensor_bridge.runtime.observability import logger
 from sensor_bridge.store.registry import DeviceRecord
 
@@ -43,7 +44,7 @@ def probe(delivery: Delivery, planned: Planned, record: DeviceRecord, source: So
         reason = "the probe's answer lists no sensors: cannot tell which exist"
         delivery.registry.record_parked(event.source, event.device_id, work.claimant, reason)
         return Parked(reason)
-    present, sensor_ids = _present_sensors(planned, record, downstream)
+    present, sensor_ids = _present_sensors(planned, record, downstream, delivery.config)
     logger.info("probe found the device an earlier call changed", extra={"device": event.device_id})
     change = update_change(spec, {"sensors": present})
     if not change.sensors:
@@ -58,18 +59,23 @@ def _answered(planned: Planned, answer: Outcome) -> dict[str, Any] | None:
 
 
 def _present_sensors(
-    planned: Planned, record: DeviceRecord, downstream: dict[Any, Any]
+    planned: Planned, record: DeviceRecord, downstream: dict[Any, Any], config: BridgeConfig
 ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
-    """The sensors found downstream, by refId (as described now or as integrated before), and ids."""
+    """The sensors found downstream, by refId (as described now, as integrated before, or as any
+    profile describes them: the lost call may have changed the profile), and their ids. A sensor
+    neither the record nor the spec names is then removed, not left to be created a second time
+    when that profile comes back."""
     spec = planned.spec
     before: dict[str, dict[str, Any]] = (record.spec or {}).get("sensors", {})
+    others = possible_sensors(config, spec.ref_id)
     present: dict[str, dict[str, Any]] = {}
     sensor_ids: dict[str, str] = {}
-    for ref in {*before, *spec.sensors}:
-        for props in (spec.sensors.get(ref), before.get(ref)):
-            if props is not None and props.get(NAME) in downstream:
+    unclaimed = dict(downstream)  # each sensor found is one refId's: the first that names it
+    for ref in [*spec.sensors, *before, *others]:
+        for props in (spec.sensors.get(ref), before.get(ref), others.get(ref)):
+            if ref not in present and props is not None and props.get(NAME) in unclaimed:
                 present[ref] = props
-                sensor_ids[ref] = str(downstream[props.get(NAME)])
+                sensor_ids[ref] = str(unclaimed.pop(props.get(NAME)))
                 break
     return present, sensor_ids
 

@@ -77,6 +77,16 @@ def sensor_props(spec: SensorSpec) -> dict[str, Any]:
     return props
 
 
+def possible_sensors(config: BridgeConfig, device_ref: str) -> dict[str, dict[str, Any]]:
+    """Every sensor any profile could give this device, by refId (the first profile's props where
+    two share a key): what a call whose answer was lost may have created under another profile."""
+    possible: dict[str, dict[str, Any]] = {}
+    for profile in [*config.profiles, config.default_profile]:
+        for sensor in profile.sensors:
+            possible.setdefault(sensor_ref_id(device_ref, sensor), sensor_props(sensor))
+    return possible
+
+
 def describe_device(config: BridgeConfig, event: DeviceEvent) -> DeviceSpec:
     profile = select_profile(config, event)
     ref = device_ref_id(event.source, event.device_id)
