@@ -26,10 +26,12 @@ from sensor_bridge.runtime.budget import Budget, HasRemainingTime, invocation
 from sensor_bridge.runtime.observability import Metric, count, logger
 from sensor_bridge.runtime.process import on_reset
 from sensor_bridge.runtime.settings import settings
+from sensor_bridge.store.aws_clients import caused_by_outage
 from sensor_bridge.store.config_source import current_config
 
 _WEBHOOK_PATH = re.compile(r"/webhooks/[^/]+")
 _ALLOW = {"Allow": "POST, OPTIONS"}
+STORAGE_UNAVAILABLE = "the bridge's storage is busy or unavailable: send the event again shortly"
 
 
 def receive(request: WebhookRequest, context: HasRemainingTime | None = None) -> HttpReply:
@@ -51,6 +53,14 @@ def receive(request: WebhookRequest, context: HasRemainingTime | None = None) ->
     except NotPersisted:
         logger.exception("work could not be persisted: the platform must send again")
         return error_reply(503, "ServiceUnavailable", "the bridge could not store the work: send it again")
+    except Exception as exc:
+        # DynamoDB throttled or down (the registry, the idempotency record, the limiter): nothing
+        # was promised, so a resend is safe; answered in our shape with a Retry-After, not as a
+        # crash (a 500 without either, and the function's error alarm).
+        if not caused_by_outage(exc):
+            raise
+        logger.warning("storage unavailable: the platform must send again", extra={"why": type(exc).__name__})
+        return error_reply(503, "StorageUnavailable", STORAGE_UNAVAILABLE, {"Retry-After": "5"})
     return reply
 
 

@@ -109,6 +109,19 @@ def is_outage(error: BaseException) -> bool:
     return isinstance(error, BotoCoreError | OSError)
 
 
+def caused_by_outage(error: BaseException) -> bool:
+    """Whether `error`, or what it wraps (Powertools' idempotency persistence error carries the
+    botocore error as its cause), is an AWS outage that passes."""
+    seen: BaseException | None = error
+    for _ in range(4):  # a chain is a few links long; a cycle must not loop
+        if seen is None:
+            return False
+        if is_outage(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 @cache
 def _client(service: str, limits: CallLimits) -> Any:
     import boto3
