@@ -71,13 +71,13 @@ def test_one_lease_at_a_time_until_it_runs_out(registry: DeviceRegistry) -> None
 def test_only_the_holder_finishes_and_finishing_frees_the_lease(registry: DeviceRegistry) -> None:
     registry.claim_device("s", "a", "one", "ref-a")
     with pytest.raises(LeaseLost):
-        registry.mark_changing("s", "a", "two", "node-1")
+        registry.mark_changing("s", "a", "two", "node-1", {})
     registry.record_integrated("s", "a", "two", RESULT)  # not the holder: no effect
     record = registry.get_device("s", "a")
     assert record is not None
     assert not record.integrated
 
-    registry.mark_changing("s", "a", "one", "node-1")
+    registry.mark_changing("s", "a", "one", "node-1", {})
     assert registry.get_device("s", "a").maybe_created  # type: ignore[union-attr]
     registry.record_integrated("s", "a", "one", RESULT)
     record = registry.get_device("s", "a")
@@ -107,7 +107,7 @@ def test_a_device_never_seen_is_created_leased_and_marked_in_one_write(registry:
 
 def test_release_keeps_or_sets_the_created_mark(registry: DeviceRegistry) -> None:
     registry.claim_device("s", "a", "one", "ref-a")
-    registry.mark_changing("s", "a", "one", "node-1")
+    registry.mark_changing("s", "a", "one", "node-1", {})
     registry.release_device("s", "a", "one")  # None: leave the mark as it is
     assert registry.get_device("s", "a").maybe_created  # type: ignore[union-attr]
     registry.claim_device("s", "a", "one", "ref-a")

@@ -9,6 +9,7 @@ tests/e2e/test_retry_item_isolation.py."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
@@ -56,9 +57,11 @@ class FailingRegistry(InMemoryRegistry):
         self._fail("claim_device", device_id)  # a device never seen is claimed by this write
         return super().claim_new_device(source, device_id, claimant, ref_id, node_id)
 
-    def mark_changing(self, source: str, device_id: str, claimant: str, node_id: str) -> None:
+    def mark_changing(
+        self, source: str, device_id: str, claimant: str, node_id: str, facts: dict[str, Any]
+    ) -> None:
         self._fail("mark_changing", device_id)
-        super().mark_changing(source, device_id, claimant, node_id)
+        super().mark_changing(source, device_id, claimant, node_id, facts)
 
     def record_integrated(self, source: str, device_id: str, claimant: str, result: IntegratedDevice) -> None:
         self._fail("record_integrated", device_id)

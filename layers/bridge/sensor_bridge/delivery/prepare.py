@@ -97,7 +97,9 @@ def _change_under_mark(
 
     def mark() -> None:
         # Write-ahead, just before the call: until its answer is recorded, it may have been applied.
-        delivery.registry.mark_changing(event.source, event.device_id, work.claimant, planned.node_id)
+        delivery.registry.mark_changing(
+            event.source, event.device_id, work.claimant, planned.node_id, planned.facts
+        )
 
     return _prepared(delivery, planned, change, source, mark)
 

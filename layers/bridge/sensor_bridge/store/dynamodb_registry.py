@@ -7,6 +7,7 @@ last integrated, the device's facts) are JSON strings: the registry never querie
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from sensor_bridge.runtime import clock
 from sensor_bridge.runtime.process import on_reset
@@ -152,14 +153,17 @@ class DynamoDBRegistry:
             ExpressionAttributeValues={":at": {"N": str(at)}},
         )
 
-    def mark_changing(self, source: str, device_id: str, claimant: str, node_id: str) -> None:
+    def mark_changing(
+        self, source: str, device_id: str, claimant: str, node_id: str, facts: dict[str, Any]
+    ) -> None:
         answer = conditional_update(
             Key=device_key(source, device_id),
-            UpdateExpression="SET maybe_created = :yes, node_id = :node",
+            UpdateExpression="SET maybe_created = :yes, node_id = :node, facts = :facts",
             ConditionExpression="claimed_by = :me",
             ExpressionAttributeValues={
                 ":yes": {"BOOL": True},
                 ":node": {"S": node_id},
+                ":facts": {"S": json.dumps(facts, sort_keys=True)},
                 ":me": {"S": claimant},
             },
         )

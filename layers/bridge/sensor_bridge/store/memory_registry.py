@@ -61,12 +61,14 @@ class InMemoryRegistry:
             }
             return True
 
-    def mark_changing(self, source: str, device_id: str, claimant: str, node_id: str) -> None:
+    def mark_changing(
+        self, source: str, device_id: str, claimant: str, node_id: str, facts: dict[str, Any]
+    ) -> None:
         with self._lock:
             item = self.devices.get((source, device_id))
             if item is None or item.get("claimed_by") != claimant:
                 raise LeaseLost(f"the lease on {source}/{device_id} ran out before the call")
-            item.update(maybe_created=True, node_id=node_id)
+            item.update(maybe_created=True, node_id=node_id, facts=dict(facts))
 
     def record_integrated(self, source: str, device_id: str, claimant: str, result: IntegratedDevice) -> None:
         sets: dict[str, Any] = {

@@ -89,10 +89,14 @@ class DeviceRegistry(Protocol):
         exists by now: then the device is claimed the usual way."""
         ...
 
-    def mark_changing(self, source: str, device_id: str, claimant: str, node_id: str) -> None:
+    def mark_changing(
+        self, source: str, device_id: str, claimant: str, node_id: str, facts: dict[str, Any]
+    ) -> None:
         """Written before a `new` or `update` is sent: from here until its answer is recorded the
         device downstream may differ from the record (exist, or have other sensors), so a delivery
-        that finds this mark after a crash or a lost answer probes first. LeaseLost if not ours."""
+        that finds this mark after a crash or a lost answer probes first. `facts`: what the event told
+        (a model an uplink gave), kept even if the answer is lost, so a later partial event (a rejoin
+        without a model) describes the profile that call may have applied. LeaseLost if not ours."""
         ...
 
     def record_integrated(
