@@ -17,8 +17,9 @@ instances spend one budget and none sends a call the model expects to be refused
     limiter().learn(...)                      what an answer said about the budget
 
 Kinds: ONBOARDING (queued devices: may spend the whole budget); DIRECT (the webhook's own call:
-only while half the budget is left and no queued call waits); READINGS (reading uploads: keep a
-quarter of the budget for onboarding and wait behind queued onboarding calls).
+only while half the budget is left and no queued call waits); READINGS (when queued readings'
+upload may go, `retry.pace` asks: keep a quarter of the budget for onboarding and wait behind
+queued onboarding calls; the upload it lets through is then sent as that work's ONBOARDING call).
 
 Fast path: each instance (here: each thread, as a Lambda instance runs one request at a time)
 remembers the state it last read or wrote. The stored state only ever moves forward, so a refusal

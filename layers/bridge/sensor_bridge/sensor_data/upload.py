@@ -1,6 +1,11 @@
 """The Sensor Data upload call, `POST {base}/data/upload`: readings against the sensor ids the
 integrate answer assigned, with the same token, shared rate limiter and budget as the integrate
-call (kind READINGS: onboarding goes first when the budget is short).
+call. Only the retry function uploads, and `retry.pace` has already given each work it lets
+through its call: upload-only work when READINGS' turn has come (onboarding first, a quarter
+kept), a device's own work at its onboarding turn. So the call is admitted as queued work's
+(kind ONBOARDING): as READINGS it would wait behind the very turn reserved for it, and a work
+whose device was already in would come back at every turn, never to fit (issue 10's parked
+readings at 1 call/minute).
 
 Its answer is read as the integrate call's is (429 rate-limited, 408/5xx/transport errors
 retryable, 401 refreshed once, other 4xx parked), except that success is the documented 202 with
@@ -28,7 +33,7 @@ from sensor_bridge.sensor_data.client import (
     transport_failure,
     with_token,
 )
-from sensor_bridge.sensor_data.limiter import READINGS
+from sensor_bridge.sensor_data.limiter import ONBOARDING
 
 Observation = dict[str, Any]  # {"sensorId", "timestamp", "values": {metric: number}}
 
@@ -36,9 +41,9 @@ Observation = dict[str, Any]  # {"sensorId", "timestamp", "values": {metric: num
 @tracer.capture_method(capture_response=False)
 def upload(observations: list[Observation], source: str, *, budget: Budget | None = None) -> Outcome:
     """POST the observations; Integrated() when the API accepted them (202)."""
-    # READINGS: a quarter of the budget stays for onboarding, and queued onboarding goes first.
+    # ONBOARDING: pace already applied READINGS' rule; this call is the turn it gave the work.
     return with_token(
-        lambda token, timeout: post_upload(observations, token, timeout), source, budget, READINGS
+        lambda token, timeout: post_upload(observations, token, timeout), source, budget, ONBOARDING
     )
 
 
