@@ -29,11 +29,11 @@ def bounded_reason(reason: str | None) -> str | None:
     return reason[: MAX_REASON_CHARS - 1] + "\u2026"
 
 
-def compact_json(data: Any) -> str:
-    """JSON as small as SQS can hold it: no spaces, non-ASCII as itself (UTF-8: 1-4 bytes a
-    character, where json.dumps' default \\uXXXX escapes take 6 or 12), and only what SQS refuses
-    escaped."""
-    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+def compact_json(data: Any, *, sort_keys: bool = False) -> str:
+    """JSON as small as SQS (and a DynamoDB item) can hold it: no spaces, non-ASCII as itself
+    (UTF-8: 1-4 bytes a character, where json.dumps' default \\uXXXX escapes take 6 or 12), and
+    only what SQS refuses escaped (lone surrogates are not UTF-8 either)."""
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, sort_keys=sort_keys)
     return _SQS_REFUSED.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 

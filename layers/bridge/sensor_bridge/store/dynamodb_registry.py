@@ -6,9 +6,9 @@ last integrated, the device's facts) are JSON strings: the registry never querie
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from sensor_bridge.model.work import compact_json
 from sensor_bridge.runtime import clock
 from sensor_bridge.runtime.process import on_reset
 from sensor_bridge.runtime.settings import settings
@@ -109,10 +109,10 @@ class DynamoDBRegistry:
             "state": {"S": "integrated"},
             "node_id": {"S": result.node_id},
             "api_device_id": {"S": result.api_device_id},
-            "sensor_ids": {"S": json.dumps(result.sensor_ids, sort_keys=True)},
-            "spec": {"S": json.dumps(result.spec, sort_keys=True)},
+            "sensor_ids": {"S": compact_json(result.sensor_ids, sort_keys=True)},
+            "spec": {"S": compact_json(result.spec, sort_keys=True)},
             "fingerprint": {"S": result.fingerprint},
-            "facts": {"S": json.dumps(result.facts, sort_keys=True)},
+            "facts": {"S": compact_json(result.facts, sort_keys=True)},
             "maybe_created": {"BOOL": False},
             "integrated_at": {"N": str(int(clock.now()))},
         }
@@ -163,7 +163,7 @@ class DynamoDBRegistry:
             ExpressionAttributeValues={
                 ":yes": {"BOOL": True},
                 ":node": {"S": node_id},
-                ":facts": {"S": json.dumps(facts, sort_keys=True)},
+                ":facts": {"S": compact_json(facts, sort_keys=True)},
                 ":me": {"S": claimant},
             },
         )
