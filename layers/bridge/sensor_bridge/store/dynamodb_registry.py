@@ -48,26 +48,18 @@ class DynamoDBRegistry:
         return to_device(source, device_id, item) if item else None
 
     def claim_device(self, source: str, device_id: str, claimant: str, ref_id: str) -> DeviceRecord | None:
-        now = int(clock.now())
         answer = conditional_update(
             Key=device_key(source, device_id),
             UpdateExpression="SET claimed_by = :me, lease_until = :until, ref_id = :ref, "
             "#state = if_not_exists(#state, :pending), updated_at = :now",
             ConditionExpression=_LEASE_FREE,
             ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues={
-                ":me": {"S": claimant},
-                ":until": {"N": str(now + LEASE_SECONDS)},
-                ":now": {"N": str(now)},
-                ":ref": {"S": ref_id},
-                ":pending": {"S": "pending"},
-            },
+            ExpressionAttributeValues=_lease_values(claimant, ref_id),
             ReturnValues="ALL_NEW",
         )
         return to_device(source, device_id, answer["Attributes"]) if answer is not None else None
 
     def claim_new_device(self, source: str, device_id: str, claimant: str, ref_id: str, node_id: str) -> bool:
-        now = int(clock.now())
         answer = conditional_update(
             Key=device_key(source, device_id),
             UpdateExpression="SET claimed_by = :me, lease_until = :until, ref_id = :ref, "
@@ -75,11 +67,7 @@ class DynamoDBRegistry:
             ConditionExpression="attribute_not_exists(pk)",
             ExpressionAttributeNames={"#state": "state"},
             ExpressionAttributeValues={
-                ":me": {"S": claimant},
-                ":until": {"N": str(now + LEASE_SECONDS)},
-                ":now": {"N": str(now)},
-                ":ref": {"S": ref_id},
-                ":pending": {"S": "pending"},
+                **_lease_values(claimant, ref_id),
                 ":yes": {"BOOL": True},
                 ":node": {"S": node_id},
             },
@@ -259,3 +247,16 @@ class DynamoDBRegistry:
             ConditionExpression="claimed_by = :me",
             ExpressionAttributeValues={":me": {"S": claimant}},
         )
+
+
+def _lease_values(claimant: str, ref_id: str) -> dict[str, Item]:
+    """The values a claim writes, whether the device is known or new: who holds the lease, until
+    when, and its refId (state `pending` until an answer is recorded)."""
+    now = int(clock.now())
+    return {
+        ":me": {"S": claimant},
+        ":until": {"N": str(now + LEASE_SECONDS)},
+        ":now": {"N": str(now)},
+        ":ref": {"S": ref_id},
+        ":pending": {"S": "pending"},
+    }
