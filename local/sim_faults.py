@@ -1,13 +1,14 @@
 """Injected faults for the Sensor Data simulator: a FIFO of failures for the next API calls.
 
 A fault is ``{"status", "retry_after", "body", "latency_ms", "trickle_ms", "drop", "count",
-"after_apply", "operation"}``. ``operation`` says which calls it is for: ``integrate`` (the
-default, so faults written before the other operations existed keep meaning what they meant),
-``upload``, ``nodes`` (the node listing), ``token`` (the IMS token endpoint) or ``any`` (every API
-call, not the token endpoint). A call takes the first queued fault for its operation; faults for
-other operations stay queued in their order. ``trickle_ms`` sends the answer's status and headers
-at once and then its body one byte every ``trickle_ms`` (alone: a normal answer, trickled), as a
-slow proxy or a struggling backend does: no single read waits long, the whole answer does.
+"after_apply", "operation"}``. ``operation`` says which calls it is for: ``integrate`` (the default,
+so faults written before the other operations existed keep meaning what they meant), ``upload``,
+``query`` (the raw-data query), ``nodes`` (the node listing), ``token`` (the IMS token endpoint) or
+``any`` (every API call, not the token endpoint). A call takes the first queued fault for its
+operation; faults for other operations stay queued in their order. ``trickle_ms`` sends the answer's
+status and headers at once and then its body one byte every ``trickle_ms`` (alone: a normal answer,
+trickled), as a slow proxy or a struggling backend does: no single read waits long, the whole answer
+does.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 __all__ = ["OPERATIONS", "Fault", "FaultQueue", "fault_code", "parse_fault"]
 
-OPERATIONS = ("integrate", "upload", "nodes", "token", "any")
+OPERATIONS = ("integrate", "upload", "query", "nodes", "token", "any")
 FAULT_KEYS = frozenset(
     {"status", "count", "retry_after", "latency_ms", "trickle_ms", "drop", "body", "after_apply", "operation"}
 )

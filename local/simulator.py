@@ -9,6 +9,9 @@ It serves, on loopback:
   response and error shapes (``{"error": {"code", "message", "target"?}}``).
 * ``POST /sensor-data/data/upload`` - readings against the sensor ids integrate assigned; 202 and
   no body, or 422 ``InvalidUploadDataRequest`` with a ``target`` (``local.sim_upload``).
+* ``POST /sensor-data/data/observations`` - query raw data: the stored observations of some
+  sensors in a time range (``local.sim_query``: the reference gives no body shape, so that module
+  is the simulator's model of it); 200, or 422 ``InvalidQueryDataRequest`` with a ``target``.
 * ``GET /sensor-data/integrations/nodes[?iTwinId=]`` - ``{"nodes": [...]}``, each node as the
   integrate answer gave it, with the ``NAME`` it was created with.
 * ``/_sim/...`` - unauthenticated admin and inspection routes:
@@ -30,10 +33,11 @@ It serves, on loopback:
 
 Every API call is checked in this order: Authorization header (401 ``HeaderNotFound``), token (401
 ``InvalidAuthorizationToken``), "IoT Creator" role (403), rate limit (429; ``local.sim_rate_limit``:
-a per-minute token bucket plus an hourly cap, one budget per OAuth client across all three
+a per-minute token bucket plus an hourly cap, one budget per OAuth client across all its
 operations), injected faults, then the body (422 with a ``target``); ``after_apply`` faults come
 after the body instead. ``state()`` records every call with its final status: integrate calls in
-``calls``, uploads in ``upload_calls``, listings in ``node_list_calls``; a dropped connection is
+``calls``, uploads in ``upload_calls``, queries in ``query_calls``, listings in
+``node_list_calls``; a dropped connection is
 recorded as status 0 with ``"dropped": true``, and a call that was applied before its fault
 answered carries ``"applied": true``. Stored readings are in ``observations``.
 
@@ -83,6 +87,7 @@ from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from local.sim_faults import Fault, FaultQueue, fault_code, parse_fault
+from local.sim_query import QUERY_CODE, check_query, matching
 from local.sim_rate_limit import (
     RateLimit,
     RateLimiter,
@@ -116,6 +121,7 @@ API_PREFIX = "/sensor-data"
 INTEGRATE_PATH = API_PREFIX + "/integrations/integrate"
 NODES_PATH = API_PREFIX + "/integrations/nodes"
 UPLOAD_PATH = API_PREFIX + "/data/upload"
+QUERY_PATH = API_PREFIX + "/data/observations"
 TOKEN_PATH = "/connect/token"
 CHANGE_STATES = frozenset({"new", "update", "remove"})
 # Props only the platform sets; clients cannot overwrite them.
@@ -300,6 +306,7 @@ class SensorDataSimulator:
         self._tokens: dict[str, _Token] = {}
         self._calls: list[dict[str, JSON]] = []
         self._upload_calls: list[dict[str, JSON]] = []
+        self._query_calls: list[dict[str, JSON]] = []
         self._node_list_calls: list[dict[str, JSON]] = []
         self._observations: list[dict[str, JSON]] = []
         self._sensor_metrics: dict[str, frozenset[str]] | None = None
@@ -362,7 +369,8 @@ class SensorDataSimulator:
 
     def state(self) -> dict[str, JSON]:
         """Nodes, devices (with sensors and removed flags), creations per refId, the integrate
-        ``calls``, stored ``observations``, ``upload_calls``, ``node_list_calls``, token requests."""
+        ``calls``, stored ``observations``, ``upload_calls``, ``query_calls``, ``node_list_calls``,
+        token requests."""
         with self._lock:
             model = self._model
             return copy.deepcopy(
@@ -386,17 +394,22 @@ class SensorDataSimulator:
                     "calls": self._calls,
                     "observations": self._observations,
                     "upload_calls": self._upload_calls,
+                    "query_calls": self._query_calls,
                     "node_list_calls": self._node_list_calls,
                     "token_requests": self._token_requests,
                 }
             )
 
     def requests_seen(self) -> int:
-        """How many requests reached the API (integrate, upload, node listing, token). Cheap,
+        """How many requests reached the API (integrate, upload, query, node listing, token). Cheap,
         unlike state(): for checking after every request whether anything got through."""
         with self._lock:
             return (
-                len(self._calls) + len(self._upload_calls) + len(self._node_list_calls) + self._token_requests
+                len(self._calls)
+                + len(self._upload_calls)
+                + len(self._query_calls)
+                + len(self._node_list_calls)
+                + self._token_requests
             )
 
     def integrate_calls_from(self, index: int) -> list[dict[str, JSON]]:
@@ -579,7 +592,8 @@ class SensorDataSimulator:
         if fault.body is not None:
             headers["Content-Type"] = "text/plain; charset=utf-8"
             return _Reply(status, headers=headers, raw=fault.body.encode("utf-8"))
-        code = UPLOAD_CODE if (status, operation) == (422, "upload") else fault_code(status)
+        codes_422 = {"upload": UPLOAD_CODE, "query": QUERY_CODE}
+        code = codes_422.get(operation, fault_code(status)) if status == 422 else fault_code(status)
         message = MSG_TOO_MANY if status == 429 else f"Simulated fault: HTTP {status}."
         return _Reply(status, _api_error(code, message), headers)
 
@@ -611,7 +625,12 @@ class SensorDataSimulator:
 
     @property
     def _logs(self) -> dict[str, list[dict[str, JSON]]]:
-        return {"integrate": self._calls, "upload": self._upload_calls, "nodes": self._node_list_calls}
+        return {
+            "integrate": self._calls,
+            "upload": self._upload_calls,
+            "query": self._query_calls,
+            "nodes": self._node_list_calls,
+        }
 
     # ------------------------------------------------------------------ the operations
 
@@ -639,6 +658,18 @@ class SensorDataSimulator:
             self._observations.extend({**o, "uploadedAt": uploaded_at} for o in accepted)
         # The API documents 202 ACCEPTED and no body.
         return _Reply(202, raw=b"")
+
+    def _process_query(self, body: bytes, _query: dict[str, str]) -> _Reply:
+        try:
+            parsed: JSON = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            parsed = None
+        with self._lock:
+            try:
+                asked = check_query(parsed, self._live_sensor_metrics())
+            except UploadRefused as err:
+                return _Reply(422, _api_error(QUERY_CODE, err.message, err.target))
+            return _Reply(200, {"observations": matching(self._observations, asked)})
 
     def _process_nodes(self, _body: bytes, query: dict[str, str]) -> _Reply:
         project = query.get("iTwinId") or DEFAULT_PROJECT_ID
@@ -976,6 +1007,7 @@ class SensorDataSimulator:
                 "POST": lambda: self._serve("integrate", headers, body, query, self._process_integrate)
             },
             UPLOAD_PATH: {"POST": lambda: self._serve("upload", headers, body, query, self._process_upload)},
+            QUERY_PATH: {"POST": lambda: self._serve("query", headers, body, query, self._process_query)},
             NODES_PATH: {"GET": lambda: self._serve("nodes", headers, body, query, self._process_nodes)},
             "/_sim/state": {"GET": lambda: _Reply(200, self.state())},
             "/_sim/config": {
