@@ -881,6 +881,7 @@ def test_reset_clears_state_tokens_and_faults_but_keeps_config(http: httpx.Clien
         "calls": [],
         "observations": [],
         "upload_calls": [],
+        "query_calls": [],
         "node_list_calls": [],
         "token_requests": 0,
     }
