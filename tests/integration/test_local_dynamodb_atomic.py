@@ -20,7 +20,7 @@ def test_of_concurrent_first_claims_of_a_device_exactly_one_wins(stack: LocalSta
     def claim(thread: int) -> None:
         start.wait()
         for device in range(DEVICES):
-            if registry.claim_new_device("s", f"d{device}", f"claimant-{thread}", "ref", "node"):
+            if registry.claim_new_device("s", f"d{device}", f"claimant-{thread}", "ref", "node", {}):
                 won.append((device, f"claimant-{thread}"))
 
     threads = [threading.Thread(target=claim, args=(n,)) for n in range(THREADS)]

@@ -90,19 +90,20 @@ def test_only_the_holder_finishes_and_finishing_frees_the_lease(registry: Device
 
 
 def test_a_device_never_seen_is_created_leased_and_marked_in_one_write(registry: DeviceRegistry) -> None:
-    assert registry.claim_new_device("s", "a", "one", "ref-a", "node-1")
+    assert registry.claim_new_device("s", "a", "one", "ref-a", "node-1", {"model": "elsys/ers"})
     record = registry.get_device("s", "a")
     assert record is not None
     assert (record.state, record.claimed_by, record.ref_id) == ("pending", "one", "ref-a")
     assert (record.maybe_created, record.node_id, record.integrated) == (True, "node-1", False)
+    assert record.facts == {"model": "elsys/ers"}  # kept with the mark: the answer may be lost
     assert registry.claim_device("s", "a", "two", "ref-a") is None  # the lease holds
-    assert not registry.claim_new_device("s", "a", "two", "ref-a", "node-2")  # it exists now
+    assert not registry.claim_new_device("s", "a", "two", "ref-a", "node-2", {})  # it exists now
     assert registry.get_device("s", "a") == record  # and the refused claim wrote nothing
 
     registry.record_integrated("s", "a", "one", RESULT)
     assert registry.get_device("s", "a").integrated  # type: ignore[union-attr]
     registry.record_tombstone("s", "gone", removed_at=10.0)
-    assert not registry.claim_new_device("s", "gone", "one", "ref", "node-1")  # a tombstone is a record
+    assert not registry.claim_new_device("s", "gone", "one", "ref", "node-1", {})  # a tombstone is a record
 
 
 def test_release_keeps_or_sets_the_created_mark(registry: DeviceRegistry) -> None:

@@ -53,9 +53,11 @@ class FailingRegistry(InMemoryRegistry):
         self._fail("claim_device", device_id)
         return super().claim_device(source, device_id, claimant, ref_id)
 
-    def claim_new_device(self, source: str, device_id: str, claimant: str, ref_id: str, node_id: str) -> bool:
+    def claim_new_device(
+        self, source: str, device_id: str, claimant: str, ref_id: str, node_id: str, facts: dict[str, Any]
+    ) -> bool:
         self._fail("claim_device", device_id)  # a device never seen is claimed by this write
-        return super().claim_new_device(source, device_id, claimant, ref_id, node_id)
+        return super().claim_new_device(source, device_id, claimant, ref_id, node_id, facts)
 
     def mark_changing(
         self, source: str, device_id: str, claimant: str, node_id: str, facts: dict[str, Any]

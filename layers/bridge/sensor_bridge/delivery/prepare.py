@@ -51,11 +51,12 @@ def _prepare_upsert(work: WorkItem, source: Source, delivery: Delivery) -> Outco
         if not isinstance(node, str):
             return node
         node_id = node
+    facts = known_facts(event)
     if current is None and registry.claim_new_device(
-        event.source, event.device_id, work.claimant, spec.ref_id, node_id
+        event.source, event.device_id, work.claimant, spec.ref_id, node_id, facts
     ):
         # Never seen, now ours and already under the write-ahead mark: its `new`, nothing to probe.
-        planned = Planned(work, spec, node_id, known_facts(with_known_facts(event, None)))
+        planned = Planned(work, spec, node_id, facts)
         return _prepared(delivery, planned, full_change(spec, "new"), source, None)
 
     claimed = registry.claim_device(event.source, event.device_id, work.claimant, spec.ref_id)

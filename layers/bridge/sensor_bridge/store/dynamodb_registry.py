@@ -59,17 +59,22 @@ class DynamoDBRegistry:
         )
         return to_device(source, device_id, answer["Attributes"]) if answer is not None else None
 
-    def claim_new_device(self, source: str, device_id: str, claimant: str, ref_id: str, node_id: str) -> bool:
+    def claim_new_device(
+        self, source: str, device_id: str, claimant: str, ref_id: str, node_id: str, facts: dict[str, Any]
+    ) -> bool:
+        # The facts, as mark_changing writes them: if this `new`'s answer is lost, a later partial
+        # event (a join without the uplink's model) still describes the profile it may have applied.
         answer = conditional_update(
             Key=device_key(source, device_id),
             UpdateExpression="SET claimed_by = :me, lease_until = :until, ref_id = :ref, "
-            "#state = :pending, updated_at = :now, maybe_created = :yes, node_id = :node",
+            "#state = :pending, updated_at = :now, maybe_created = :yes, node_id = :node, facts = :facts",
             ConditionExpression="attribute_not_exists(pk)",
             ExpressionAttributeNames={"#state": "state"},
             ExpressionAttributeValues={
                 **_lease_values(claimant, ref_id),
                 ":yes": {"BOOL": True},
                 ":node": {"S": node_id},
+                ":facts": {"S": compact_json(facts, sort_keys=True)},
             },
         )
         return answer is not None

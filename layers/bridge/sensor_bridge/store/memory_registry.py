@@ -45,7 +45,9 @@ class InMemoryRegistry:
             item.setdefault("state", "pending")
             return self._record(source, device_id, item)
 
-    def claim_new_device(self, source: str, device_id: str, claimant: str, ref_id: str, node_id: str) -> bool:
+    def claim_new_device(
+        self, source: str, device_id: str, claimant: str, ref_id: str, node_id: str, facts: dict[str, Any]
+    ) -> bool:
         with self._lock:
             if (source, device_id) in self.devices:
                 return False
@@ -58,6 +60,7 @@ class InMemoryRegistry:
                 "updated_at": now,
                 "maybe_created": True,
                 "node_id": node_id,
+                "facts": dict(facts),
             }
             return True
 

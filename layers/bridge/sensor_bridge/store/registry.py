@@ -82,11 +82,13 @@ class DeviceRegistry(Protocol):
         """Take the device's lease; the record as it now stands, or None if another holds it."""
         ...
 
-    def claim_new_device(self, source: str, device_id: str, claimant: str, ref_id: str, node_id: str) -> bool:
+    def claim_new_device(
+        self, source: str, device_id: str, claimant: str, ref_id: str, node_id: str, facts: dict[str, Any]
+    ) -> bool:
         """Create the record of a device the registry has never seen: leased to `claimant` and
-        already under the write-ahead mark of its `new` in `node_id`, in one write (a claim and a
-        `mark_changing` in two would cost a write more). False, writing nothing, if a record
-        exists by now: then the device is claimed the usual way."""
+        already under the write-ahead mark of its `new` in `node_id`, with the event's `facts`, in
+        one write (a claim and a `mark_changing` in two would cost a write more). False, writing
+        nothing, if a record exists by now: then the device is claimed the usual way."""
         ...
 
     def mark_changing(
