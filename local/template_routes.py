@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from local.instance_state import router_state_per_thread
+
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
 
@@ -97,6 +99,7 @@ def sqs_consumer(template: dict[str, Any] | None = None) -> tuple[str, dict[str,
 
 
 def import_handler(handler: str, code_uri: str | None = None) -> Handler:
+    router_state_per_thread()  # the local stack runs concurrent invocations as threads
     if code_uri:
         folder = str(ROOT / code_uri)
         if folder not in sys.path:
