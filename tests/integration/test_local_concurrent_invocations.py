@@ -15,7 +15,11 @@ from local.stack import LocalStack
 from sensor_bridge.model.profiles import device_ref_id
 from tests.conftest import load_event
 
-WEBHOOKS = ("ttn-01-join-accept.json", "chirpstack-01-join.json")
+# Each webhook: its source and the device it names (as the answer names it).
+WEBHOOKS = {
+    "ttn-01-join-accept.json": ("ttn-demo", "bridge-monitoring/strain-gauge-01"),
+    "chirpstack-01-join.json": ("chirpstack-demo", "0101010101010101"),
+}
 
 
 def _send(stack: LocalStack, name: str) -> tuple[int, Any]:
@@ -44,9 +48,11 @@ def test_two_concurrent_webhooks_are_each_served_with_their_own_event(
     with ThreadPoolExecutor(max_workers=len(WEBHOOKS)) as pool:
         answers = list(pool.map(lambda name: _send(stack, name), WEBHOOKS))
 
-    assert [status for status, _ in answers] == [200, 200], answers
+    # 200, or 202 when this loaded machine spent the invocation's time before the call.
+    assert [status in (200, 202) for status, _ in answers] == [True, True], answers
+    assert [[r["device"] for r in body["results"]] for _, body in answers] == [
+        [d] for _, d in WEBHOOKS.values()
+    ]
+    stack.drain()
     live = {d["refId"] for d in stack.simulator.state()["devices"] if not d["removed"]}
-    assert live == {
-        device_ref_id("ttn-demo", "bridge-monitoring/strain-gauge-01"),
-        device_ref_id("chirpstack-demo", "0101010101010101"),
-    }
+    assert live == {device_ref_id(source, device) for source, device in WEBHOOKS.values()}
