@@ -34,7 +34,7 @@ from typing import Any
 import boto3
 import httpx
 
-from local import atomic_dynamodb, virtual_time
+from local import atomic_dynamodb, moto_routing, virtual_time
 from local.banner import print_banner, write_operator_env
 from local.gateway import Gateway, PortInUse, decode_json, route_request
 from local.lambda_runtime import cold_start
@@ -152,6 +152,7 @@ class LocalStack:
         from moto.server import ThreadedMotoServer
 
         atomic_dynamodb.install()
+        moto_routing.install()
         if not self.real_clock:
             virtual_time.install()
             clock.freeze(self.frozen_clock)
