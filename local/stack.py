@@ -34,7 +34,7 @@ from typing import Any
 import boto3
 import httpx
 
-from local import atomic_dynamodb, moto_routing, virtual_time
+from local import atomic_dynamodb, moto_routing, quick_sqs, virtual_time
 from local.banner import print_banner, write_operator_env
 from local.gateway import Gateway, PortInUse, decode_json, route_request
 from local.lambda_runtime import cold_start
@@ -153,6 +153,7 @@ class LocalStack:
 
         atomic_dynamodb.install()
         moto_routing.install()
+        quick_sqs.install()
         if not self.real_clock:
             virtual_time.install()
             clock.freeze(self.frozen_clock)
