@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sensor_bridge.model.device_event import DeviceEvent, Lifecycle
+from sensor_bridge.model.work import WorkItem
+from sensor_bridge.retry import queue_batch
 from sensor_bridge.runtime.budget import QUEUE_SECONDS, Budget, current_budget, invocation
 from sensor_bridge.store.aws_clients import (
     ATTEMPT_LADDER,
@@ -71,3 +75,38 @@ def test_the_current_budget_is_the_invocations_and_only_while_it_runs() -> None:
     with invocation(budget):
         assert current_budget() is budget
     assert current_budget() is None
+
+
+def test_a_batch_of_queue_sends_side_by_side_reads_the_invocations_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The rest of a large delivery is queued by threads of a pool, which start with no context
+    of their own: without the invocation's budget their SQS clients would take botocore's full
+    (2 + 3) s x 2 attempts after Lambda had already killed the function."""
+    seen: list[Budget | None] = []
+
+    class Queue:
+        def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, object]]) -> dict[str, object]:
+            seen.append(current_budget())
+            return {"Successful": [{"Id": e["Id"]} for e in Entries], "Failed": []}
+
+    monkeypatch.setattr(queue_batch, "sqs", Queue)
+    works = [
+        WorkItem(
+            DeviceEvent(
+                source="s",
+                platform="the-things-stack",
+                device_id=f"d{i}",
+                lifecycle=Lifecycle.CHANGED,
+                event_id=f"e{i}",
+            )
+        )
+        for i in range(35)
+    ]
+    budget = Budget.from_context(Context(4.0), per_call_seconds=2.0)
+
+    with invocation(budget):
+        calls = queue_batch.schedule_all(works)
+
+    assert calls == 4
+    assert seen == [budget] * 4

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import copy_context
 from typing import Any
 
 from sensor_bridge.model.work import WorkItem
@@ -36,8 +37,13 @@ def schedule_all(works: Sequence[WorkItem]) -> int:
     calls = _calls([({"Id": str(i), **message(w, 0)}, message_bytes(w)) for i, w in enumerate(works)])
     if not calls:
         return 0
+    # A pool's threads start with empty context variables: each send runs in a copy of this
+    # one's, so that its client reads the invocation's deadline (runtime/budget.py) as a send
+    # on this thread would. One copy per call: a context cannot be entered by two threads at once.
     with ThreadPoolExecutor(max_workers=min(PARALLEL_CALLS, len(calls))) as pool:
-        list(pool.map(_send, calls))  # list(): re-raises the first call's error here
+        runs = [pool.submit(copy_context().run, _send, call) for call in calls]
+        for run in runs:
+            run.result()  # re-raises a call's error here
     return len(calls)
 
 
