@@ -15,7 +15,7 @@ import sys
 import threading
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypedDict, Unpack
 from urllib.parse import parse_qsl, urlsplit
 
 from local.apigw import HttpRequest, LambdaContext, http_api_event
@@ -106,6 +106,12 @@ class Gateway:
             return route_request(self.routes, method, raw_path, headers, body, function_log=self.function_log)
 
 
+class ContextOptions(TypedDict, total=False):
+    """What a caller may set on the Lambda context instead of the template's values."""
+
+    timeout_seconds: float
+
+
 def route_request(
     routes: list[tuple[Route, Handler]],
     method: str,
@@ -114,8 +120,10 @@ def route_request(
     body: bytes,
     *,
     function_log: str = "the function log",
+    **context: Unpack[ContextOptions],
 ) -> tuple[int, dict[str, str], bytes]:
-    """What API Gateway does with one request: find the route, invoke its function with a v2 event."""
+    """What API Gateway does with one request: find the route, invoke its function with a v2 event
+    and a Lambda context (the template's timeout unless `timeout_seconds` is given)."""
     parts = urlsplit(raw_path)
     for route, handler in routes:
         params = route.match(method, parts.path)
@@ -124,7 +132,7 @@ def route_request(
         request = HttpRequest(method, parts.path, headers, dict(parse_qsl(parts.query)), body)
         event = http_api_event(request, route.route_key, params)
         try:
-            return _from_lambda_result(handler(event, LambdaContext(route.function)))
+            return _from_lambda_result(handler(event, LambdaContext(route.function, **context)))
         except Exception as exc:
             traceback.print_exc(file=sys.stdout)  # Lambda writes an uncaught error to the function log
             print(

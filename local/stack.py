@@ -36,7 +36,7 @@ import httpx
 
 from local import atomic_dynamodb, moto_routing, quick_sqs, virtual_time
 from local.banner import print_banner, write_operator_env
-from local.gateway import Gateway, PortInUse, decode_json, route_request
+from local.gateway import ContextOptions, Gateway, PortInUse, decode_json, route_request
 from local.lambda_runtime import cold_start
 from local.options import BENTLEY_TOKEN_URL, OptionsError, StackOptions, add_flags, resolve
 from local.poller import RetryPoller
@@ -297,10 +297,17 @@ class LocalStack:
         *,
         headers: dict[str, str] | None = None,
         body: bytes = b"",
+        function_seconds: float | None = None,
     ) -> tuple[int, dict[str, str], Any]:
         """One request through API Gateway's routing to the real handler, in-process. Concurrent
-        calls run concurrently, as concurrent Lambda invocations do."""
-        status, answer_headers, payload = route_request(self._routes, method, path, headers or {}, body)
+        calls run concurrently, as concurrent Lambda invocations do. `function_seconds`: the time
+        the function is given instead of the template's timeout."""
+        context = (
+            ContextOptions() if function_seconds is None else ContextOptions(timeout_seconds=function_seconds)
+        )
+        status, answer_headers, payload = route_request(
+            self._routes, method, path, headers or {}, body, **context
+        )
         return status, answer_headers, decode_json(payload)
 
     def drain(self, **kwargs: Any) -> None:
