@@ -13,7 +13,7 @@ from sensor_bridge.model.profiles import DeviceSpec
 from sensor_bridge.model.work import WorkItem
 from sensor_bridge.runtime.budget import Budget
 from sensor_bridge.runtime.settings import settings
-from sensor_bridge.store.registry import DeviceRegistry
+from sensor_bridge.store.registry import DeviceRecord, DeviceRegistry
 
 IN_FLIGHT = "another delivery of this device is in progress"
 
@@ -78,12 +78,24 @@ class Delivery:
     budget: Budget | None = None
     upload: UploadCall | None = None
     nodes: dict[str, str | Outcome] = field(default_factory=dict)  # per source: its node, or why not
+    # Records of devices this run makes no call for, as prepare read them: their readings need no
+    # second read. A device any work of the run may change (claimed, waiting on another's lease)
+    # is read again.
+    unchanged: dict[tuple[str, str], DeviceRecord] = field(default_factory=dict)
+    changing: set[tuple[str, str]] = field(default_factory=set)
 
     def integrate(
         self, node_id: str, changes: list[DeviceChange], source: Source, source_name: str
     ) -> Outcome:
         request = IntegrationRequest(integration=Integration(nodeId=node_id, devices=changes))
         return self.api(request, source_name, budget=self.budget, itwin_id=itwin_for(source))
+
+    def device_for_readings(self, source: str, device_id: str) -> DeviceRecord | None:
+        """The device's record after this run's calls: the one prepare read if nothing changed it."""
+        key = (source, device_id)
+        if key in self.unchanged and key not in self.changing:
+            return self.unchanged[key]
+        return self.registry.get_device(source, device_id)
 
 
 def itwin_for(source: Source) -> str | None:

@@ -33,8 +33,12 @@ def prepare(work: WorkItem, delivery: Delivery) -> Outcome | Prepared:
     if source is None:
         return Parked(f"source {work.event.source!r} is no longer configured")
     if work.event.lifecycle is Lifecycle.REMOVED:
-        return _prepare_removal(work, source, delivery)
-    return _prepare_upsert(work, source, delivery)
+        prepared = _prepare_removal(work, source, delivery)
+    else:
+        prepared = _prepare_upsert(work, source, delivery)
+    if not (isinstance(prepared, Integrated) and prepared.unchanged):
+        delivery.changing.add((work.event.source, work.event.device_id))
+    return prepared
 
 
 def _prepare_upsert(work: WorkItem, source: Source, delivery: Delivery) -> Outcome | Prepared:
@@ -129,6 +133,8 @@ def _needs_no_call(
 ) -> Outcome | None:
     """Unchanged (note the announcement) or superseded by a later deletion: no call to make."""
     if _unchanged(record, spec):
+        assert record is not None  # _unchanged holds only for a record
+        delivery.unchanged[(work.event.source, work.event.device_id)] = record
         if work.event.announced:
             delivery.registry.touch_appeared(work.event.source, work.event.device_id, work.event_time)
         return Integrated(unchanged=True, profile=spec.profile)

@@ -69,7 +69,7 @@ def observations_of(work: WorkItem, delivery: Delivery) -> list[Observation] | P
     none of its fields, None when this work's reading was uploaded before."""
     event, reading = work.event, work.event.reading
     assert reading is not None
-    record = delivery.registry.get_device(event.source, event.device_id)
+    record = delivery.device_for_readings(event.source, event.device_id)
     if record is None or not record.integrated or record.ref_id is None:
         return Parked("the device is not in the registry after its delivery")
     if work.work_id in record.uploaded:
