@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import re
+import sys
 import tempfile
 import threading
 import time
@@ -46,6 +47,7 @@ from sensor_bridge.runtime import clock
 from sensor_bridge.runtime.budget import ANSWER_SECONDS, RESERVE_SECONDS
 from sensor_bridge.runtime.settings import settings
 from sensor_bridge.sensor_data.tokens import token_provider
+from sensor_bridge.store import aws_clients
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
@@ -101,6 +103,22 @@ SOURCES = [  # (source, path, body for device i)
     ("chirpstack-demo", "/webhooks/chirpstack-demo?event=join", chirpstack_join),
     ("aws-iot-demo", "/webhooks/aws-iot-demo", aws_iot_created),
 ]
+# Simulated time stands still while a function runs, so no AWS call takes any of it; but moto
+# answers in real seconds, which this shared machine stretches: a botocore read timeout counted
+# in them answered webhooks 503 (and queued devices) that DynamoDB answers in milliseconds.
+# The calls keep their attempts; each attempt may wait this long in real time.
+REAL_TIMEOUT_S = 120.0
+
+
+def aws_calls_wait_in_real_time() -> None:
+    made = aws_clients.client_config
+
+    def patient(limits: aws_clients.CallLimits = aws_clients.DEFAULT_LIMITS) -> Any:
+        return made(aws_clients.CallLimits(REAL_TIMEOUT_S, REAL_TIMEOUT_S, limits.attempts))
+
+    aws_clients.client_config = patient
+
+
 # The local stack's webhook invocation (template.yaml's Timeout): its calls must end a reserve before.
 WEBHOOK_CALLS_S = LambdaContext("WebhookFunction").timeout_seconds - ANSWER_SECONDS - RESERVE_SECONDS
 
@@ -149,10 +167,18 @@ def storm(stack: LocalStack, devices: int, instances: int) -> Storm:
                 )
 
     waves = 10  # a tenth of the devices each tenth of a second
+    began = time.perf_counter()
     with ThreadPoolExecutor(max_workers=instances) as pool:
         for wave in range(waves):
             list(pool.map(join, range(wave, devices, waves)))
             virtual_time.advance(1 / waves)
+            # Progress (a 10,000-device storm takes this machine an hour): stderr, not the result.
+            print(
+                f"wave {wave + 1}/{waves}: {sum(seen.answered.values())} webhooks answered "
+                f"{seen.answered} after {time.perf_counter() - began:.0f} s real",
+                file=sys.stderr,
+                flush=True,
+            )
         if again:
             seen.resent = len(again)
             virtual_time.advance(seen.retry_after_s)
@@ -179,6 +205,8 @@ def measure(stack: LocalStack, limit: RateLimit, devices: int, instances: int) -
     warm(stack, instances)
     started = clock.now()
     seen = storm(stack, devices, instances)
+    queued = len(stack.queue_messages("retry"))
+    print(f"storm sent; draining the retry queue ({queued} messages)", file=sys.stderr, flush=True)
     stack.drain(step_s=1.0, max_simulated_s=7 * 24 * 3600)
     state = stack.simulator.state()
     calls = state["calls"]
@@ -252,6 +280,7 @@ def main() -> None:
     )
     if REFUSED_EVERY:
         name += f"_refused{args.refused_share:g}"
+    aws_calls_wait_in_real_time()
     with tempfile.TemporaryDirectory() as folder:
         config, known = refusing_config(Path(folder)) if REFUSED_EVERY else (None, None)
         with (
