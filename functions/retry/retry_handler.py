@@ -29,11 +29,19 @@ def _answer_from(answers: Answers) -> Any:
     return record_handler
 
 
+def _received_before(record: dict[str, Any]) -> bool:
+    """SQS handed this message out before: an invocation that had it did not finish it."""
+    count = str(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
+    return count.isdigit() and int(count) > 1
+
+
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    answers = process_batch([(r["messageId"], r["body"]) for r in event.get("Records", [])], context)
+    records = event.get("Records", [])
+    again = [r["messageId"] for r in records if _received_before(r)]
+    answers = process_batch([(r["messageId"], r["body"]) for r in records], context, received_before=again)
     return process_partial_response(
         event=event, record_handler=_answer_from(answers), processor=processor, context=context
     )

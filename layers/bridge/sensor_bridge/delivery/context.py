@@ -3,7 +3,9 @@ the time budget, and the nodes found so far (one lookup per source per run)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from sensor_bridge.model.config import BridgeConfig, Source
@@ -43,6 +45,25 @@ class UploadCall(Protocol):
     ) -> Outcome: ...
 
 
+class QueryCall(Protocol):
+    """The raw-data query as delivery sees it (`sensor_data.query.stored_observations`): the
+    stored observations, each with `sensorId` and `timestamp`, or the Outcome that stopped it."""
+
+    def __call__(
+        self, sensor_ids: list[str], start: str, end: str, source: str, *, budget: Budget | None
+    ) -> Sequence[StoredReading] | Outcome: ...
+
+
+class StoredReading(Protocol):
+    """What delivery reads of a stored observation."""
+
+    @property
+    def sensorId(self) -> str: ...  # the API's field name
+
+    @property
+    def timestamp(self) -> datetime: ...
+
+
 class IntegrateCall(Protocol):
     """The integrate call as delivery sees it (`sensor_data.client.integrate`; a fake in unit tests)."""
 
@@ -67,6 +88,7 @@ class Downstream:
     integrate: IntegrateCall | None = None
     upload: UploadCall | None = None
     list_nodes: NodeListingCall | None = None
+    query: QueryCall | None = None
 
 
 @dataclass
@@ -77,6 +99,7 @@ class Delivery:
     list_nodes: NodeListingCall
     budget: Budget | None = None
     upload: UploadCall | None = None
+    query: QueryCall | None = None
     nodes: dict[str, str | Outcome] = field(default_factory=dict)  # per source: its node, or why not
     # Records of devices this run makes no call for, as prepare read them: their readings need no
     # second read. A device any work of the run may change (claimed, waiting on another's lease)

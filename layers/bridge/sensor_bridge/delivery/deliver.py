@@ -86,6 +86,7 @@ def _delivery(
     # Imported here: the real calls bring httpx and the token provider.
     from sensor_bridge.sensor_data.client import integrate
     from sensor_bridge.sensor_data.nodes import list_nodes
+    from sensor_bridge.sensor_data.query import stored_observations
     from sensor_bridge.sensor_data.upload import upload
 
     return Delivery(
@@ -95,6 +96,7 @@ def _delivery(
         downstream.list_nodes or list_nodes,
         budget,
         downstream.upload or upload,
+        downstream.query or stored_observations,
     )
 
 

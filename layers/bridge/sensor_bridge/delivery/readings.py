@@ -6,7 +6,9 @@ device still waiting keeps waiting with it, on the same work item. Each work ite
 go in one call (never split), up to `UPLOAD_MAX_OBSERVATIONS` per call; a 422 on a shared call is
 split, each item sent alone, so only the bad one is parked. An accepted upload is marked in the
 registry by work id, so that the same work delivered again (an SQS redelivery, a batch retried
-after a later failure) does not upload twice.
+after a later failure) does not upload twice. An upload whose answer was lost marks its works
+(`upload_uncertain`); before they are sent again, the raw-data query says which of their
+observations are stored already (`stored.py`), and only the rest is uploaded.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from sensor_bridge.delivery.context import Delivered, Delivery, Failed
-from sensor_bridge.model.outcomes import Integrated, Outcome, Parked, Removed
+from sensor_bridge.delivery.stored import left_to_send
+from sensor_bridge.model.outcomes import Deferred, Integrated, Outcome, Parked, Removed, Retryable
 from sensor_bridge.model.profiles import select_profile, sensor_ref_id, with_known_facts
 from sensor_bridge.model.readings import iso_timestamp, sensor_values
 from sensor_bridge.model.work import WorkItem
@@ -31,6 +34,8 @@ class Pending:
     index: int
     work: WorkItem
     observations: list[Observation]
+    stored: int = 0  # observations of the reading an earlier upload stored (found by the query)
+    checked: bool = False  # looked up before this upload (the work was `upload_uncertain`)
 
 
 def forward_readings(works: Sequence[WorkItem], outcomes: dict[int, Delivered], delivery: Delivery) -> None:
@@ -57,11 +62,10 @@ def forward_readings(works: Sequence[WorkItem], outcomes: dict[int, Delivered], 
             pending.append(Pending(index, work, found))
         elif found is not None:  # nothing this device's profile maps: done without a call
             _mark_done(work, delivery)
+    pending = _looked_up(pending, outcomes, delivery)
     for call in upload_calls(pending, settings().upload_max_observations):
         for item, result in _send(call, delivery):
-            delivered = outcomes[item.index]
-            assert isinstance(delivered, Integrated)  # only delivered devices' readings are pending
-            outcomes[item.index] = _settle(item, delivered, result, delivery)
+            outcomes[item.index] = _settle(item, _delivered(outcomes, item), result, delivery)
 
 
 def observations_of(work: WorkItem, delivery: Delivery) -> list[Observation] | Parked | None:
@@ -86,6 +90,40 @@ def observations_of(work: WorkItem, delivery: Delivery) -> list[Observation] | P
             return Parked(f"no sensor id for sensor {sensor.sensor.key!r} in the registry")
         found.append({"sensorId": sensor_id, "timestamp": timestamp, "values": sensor.values})
     return found
+
+
+def _looked_up(pending: list[Pending], outcomes: dict[int, Delivered], delivery: Delivery) -> list[Pending]:
+    """The pending readings less what an earlier upload of theirs stored; a work found stored in
+    full is done, one whose query must wait takes the query's outcome."""
+    uncertain = [item for item in pending if item.work.upload_uncertain]
+    left = [item for item in pending if not item.work.upload_uncertain]
+    for group in upload_calls(uncertain, settings().upload_max_observations):
+        found = left_to_send([item.observations for item in group], _source_of(group), delivery)
+        for position, item in enumerate(group):
+            if not isinstance(found, list):
+                outcomes[item.index] = found
+                continue
+            rest = found[position]
+            checked = replace(
+                item, observations=rest, stored=len(item.observations) - len(rest), checked=True
+            )
+            if rest:
+                left.append(checked)
+            else:  # all stored by the upload whose answer was lost: done, without a call
+                outcomes[item.index] = _settle(checked, _delivered(outcomes, item), Integrated(), delivery)
+    return sorted(left, key=lambda item: item.index)
+
+
+def _delivered(outcomes: dict[int, Delivered], item: Pending) -> Integrated:
+    delivered = outcomes[item.index]
+    assert isinstance(delivered, Integrated)  # only delivered devices' readings are pending
+    return delivered
+
+
+def _source_of(call: list[Pending]) -> str:
+    # Latency per source only when the call is one source's ("" counts it service-wide only).
+    sources = {item.work.event.source for item in call}
+    return next(iter(sources)) if len(sources) == 1 else ""
 
 
 def _mark_done(work: WorkItem, delivery: Delivery) -> None:
@@ -131,16 +169,17 @@ def _upload_or_failed(call: list[Pending], delivery: Delivery) -> Outcome | Fail
 
 def _upload(call: list[Pending], delivery: Delivery) -> Outcome:
     observations = [o for item in call for o in item.observations]
-    sources = {item.work.event.source for item in call}
     logger.info("upload", extra={"observations": len(observations), "readings": len(call)})
     assert delivery.upload is not None  # deliver_many always sets it
-    # Latency per source only when the call is one source's ("" counts it service-wide only).
-    source = next(iter(sources)) if len(sources) == 1 else ""
-    return delivery.upload(observations, source, budget=delivery.budget)
+    return delivery.upload(observations, _source_of(call), budget=delivery.budget)
 
 
 def _settle(item: Pending, delivered: Integrated, result: Outcome | Failed, delivery: Delivery) -> Delivered:
+    if isinstance(result, Retryable) and result.ambiguous:
+        return replace(result, reading_maybe_stored=True)  # looked up before it is sent again
+    if isinstance(result, Deferred) and item.checked:
+        return replace(result, reading_unstored=True)  # not stored, not sent: its turn needs no query
     if not isinstance(result, Integrated):
         return result  # the device is in; its reading waits (retry) or is parked with the reason
     _mark_done(item.work, delivery)
-    return replace(delivered, forwarded=len(item.observations))
+    return replace(delivered, forwarded=len(item.observations) + item.stored)

@@ -38,6 +38,9 @@ class Deferred:
     reason: str
     wait_s: float | None = None  # when its turn comes, if known
     profile: str | None = None
+    # The raw-data query found the work's reading not stored, and its upload was not sent: the
+    # work's `upload_uncertain` mark goes, so its next turn needs one call, not a query again.
+    reading_unstored: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,8 @@ class Retryable:
     # may have been applied, so the next attempt probes before creating.
     ambiguous: bool = False
     profile: str | None = None
+    # It was the work's upload that may have been applied: the work is marked `upload_uncertain`.
+    reading_maybe_stored: bool = False
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,10 @@ class WorkItem:
     # The device was delivered when this work was queued: only its reading waits, for an upload
     # call (the retry function budgets one upload per batch of these, not integrate calls).
     upload_only: bool = False
+    # An upload of this work's reading may have been stored without our seeing the answer (a
+    # dropped connection, a timeout or a 5xx after sending, a receive that never finished): the
+    # upload has no idempotency key, so the stored observations are looked up before it is re-sent.
+    upload_uncertain: bool = False
     # This copy of the work, as one invocation holds it: not sent with the message, so that a
     # message SQS hands to two invocations at once yields two claimants, and only one gets the lease.
     holder: str = field(default_factory=lambda: uuid.uuid4().hex[:12], compare=False)
@@ -104,6 +108,8 @@ class WorkItem:
             body["waiting_since"] = self.waiting_since
         if self.upload_only:
             body["upload_only"] = True
+        if self.upload_uncertain:
+            body["upload_uncertain"] = True
         return compact_json(body)
 
     @classmethod
@@ -121,4 +127,5 @@ class WorkItem:
             parked_reason=data.get("parked_reason"),
             waiting_since=data.get("waiting_since"),
             upload_only=bool(data.get("upload_only", False)),
+            upload_uncertain=bool(data.get("upload_uncertain", False)),
         )

@@ -5,6 +5,8 @@ reason instead of reaching the dead-letter queue blind after maxReceiveCount rec
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sensor_bridge.delivery.context import Failed
 from sensor_bridge.model.outcomes import Parked
 from sensor_bridge.model.work import WorkItem
@@ -24,4 +26,7 @@ def act_on_failure(work: WorkItem, failed: Failed) -> Result | Exception:
             extra={"device": work.event.device_id, "why": failed.reason},
         )
         return failed.error
+    if failed.step == "readings":
+        # It may have raised after its upload left (recording the answer): a redrive looks first.
+        work = replace(work, upload_uncertain=True)
     return act_on(work, Parked(f"{CANNOT_DELIVER}: {failed.reason}"))

@@ -52,6 +52,7 @@ def check_queueable(work: WorkItem) -> None:
         parked_reason=_LARGEST_REASON,
         waiting_since=_LARGEST_NUMBER,
         upload_only=True,
+        upload_uncertain=True,
     )
     size, limit = message_bytes(largest), settings().queue_max_message_bytes
     if size > limit:

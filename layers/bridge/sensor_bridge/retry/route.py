@@ -20,7 +20,7 @@ The answer says what happened, in the webhook's body, the log line and the metri
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from sensor_bridge.model.outcomes import (
@@ -131,7 +131,9 @@ def act_on(work: WorkItem, outcome: Outcome) -> Result:
     if isinstance(outcome, Removed):
         return report(_removed(device, outcome), source)
     # An attempt is a call the API refused or that failed; waiting (Deferred) is not one.
-    done = work if isinstance(outcome, Deferred) else work.after_attempt(outcome.reason)
+    done = with_upload_mark(
+        work if isinstance(outcome, Deferred) else work.after_attempt(outcome.reason), outcome
+    )
     if isinstance(outcome, Parked):
         return _park(done, outcome.reason, outcome.profile)
     if done.attempts >= settings().max_attempts:
@@ -154,6 +156,16 @@ def act_on(work: WorkItem, outcome: Outcome) -> Result:
         forwarded=_held(work),
     )
     return report(queued, source, _wait_metric(outcome))
+
+
+def with_upload_mark(work: WorkItem, outcome: Outcome) -> WorkItem:
+    """The work as it goes back on a queue: marked `upload_uncertain` after an upload that may
+    have been stored, unmarked once the query found its reading not stored and nothing was sent."""
+    if isinstance(outcome, Retryable) and outcome.reading_maybe_stored:
+        return replace(work, upload_uncertain=True)
+    if isinstance(outcome, Deferred) and outcome.reading_unstored:
+        return replace(work, upload_uncertain=False)
+    return work
 
 
 def _integrated(device: str, outcome: Integrated, forwarded: int | None) -> Result:

@@ -8,7 +8,7 @@ the queue: an item whose delivery raised fails alone (`retry.failures`).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 
 from sensor_bridge.delivery.context import Failed
@@ -28,22 +28,30 @@ from sensor_bridge.store.config_source import current_config
 Answers = dict[str, Result | Exception]
 
 
-def process_batch(messages: Sequence[tuple[str, str]], context: HasRemainingTime | None = None) -> Answers:
+def process_batch(
+    messages: Sequence[tuple[str, str]],
+    context: HasRemainingTime | None = None,
+    *,
+    received_before: Collection[str] = (),
+) -> Answers:
     """Deliver a batch of (message id, body). Never raises for one message's failure.
 
     `context` (the Lambda context) sets the invocation's deadline, which every call reads: work
     that no longer fits goes back on the queue with its attempt counted, rather than the function
-    timing out and every message of the batch coming back."""
+    timing out and every message of the batch coming back. `received_before`: the ids of messages
+    SQS handed out before (ApproximateReceiveCount > 1)."""
     with invocation(Budget.from_context(context, settings().api_timeout_seconds)) as budget:
-        return _process(messages, budget)
+        return _process(messages, budget, received_before)
 
 
-def _process(messages: Sequence[tuple[str, str]], budget: Budget) -> Answers:
+def _process(
+    messages: Sequence[tuple[str, str]], budget: Budget, received_before: Collection[str]
+) -> Answers:
     answers: Answers = {}
     due: list[tuple[str, WorkItem]] = []
     for message_id, body in messages:
         try:
-            work = WorkItem.from_message(body)
+            work = _as_received(WorkItem.from_message(body), message_id in received_before)
             waiting = _wait_longer(work)
         except Exception as exc:  # a bad body or a queue outage: this message only
             logger.exception("retry message failed", extra={"message_id": message_id})
@@ -74,6 +82,15 @@ def _process(messages: Sequence[tuple[str, str]], budget: Budget) -> Answers:
             logger.exception("retry message failed", extra={"message_id": message_id})
             answers[message_id] = exc
     return answers
+
+
+def _as_received(work: WorkItem, again: bool) -> WorkItem:
+    """A message SQS hands out again was not finished by the invocation that had it (killed at its
+    deadline, a batch left to SQS): that one may have uploaded the reading before it stopped."""
+    if again and work.event.reading is not None and not work.upload_uncertain:
+        logger.info("received again: its reading may be stored", extra={"device": work.event.device_id})
+        return replace(work, upload_uncertain=True)
+    return work
 
 
 def _wait_longer(work: WorkItem) -> WorkItem | Result:

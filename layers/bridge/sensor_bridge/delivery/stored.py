@@ -1,0 +1,71 @@
+"""Looking before re-sending a reading. An earlier upload of a work's observations may have been
+stored without the bridge seeing the answer (the work's `upload_uncertain` mark: a dropped
+connection, a timeout or a 5xx after sending, a receive that never finished). The upload has no
+idempotency key, so the raw-data query (`sensor_data.query`) asks which of them the API holds,
+and only the rest is sent, as the integrate path probes before it creates again.
+
+- The query answered: an observation found stored (the same sensor at the same instant) is left
+  out; a work whose observations are all stored is done without an upload.
+- The query failed in a way that passes (429, 5xx, a timeout, the rate or time budget): the works
+  wait with their mark. Nothing is sent blind.
+- The query was refused (a 4xx) or answered in a shape the bridge cannot read: it cannot tell,
+  and the works are uploaded as they are, with a warning: at least once (a possible duplicate)
+  rather than readings that no retry could ever deliver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sensor_bridge.delivery.context import Delivered, Delivery, Failed
+from sensor_bridge.model.outcomes import Deferred, RateLimited, Retryable
+from sensor_bridge.model.readings import iso_timestamp
+from sensor_bridge.runtime.observability import logger
+
+Observation = dict[str, Any]
+# Added to the range's end: the API's `to` may be exclusive (the simulator's is inclusive), and
+# what the range brings in beyond the observations asked for is matched away.
+END_SLACK = timedelta(seconds=1)
+CANNOT_TELL = "the observations query failed: uploading without knowing what is stored"
+
+
+def left_to_send(
+    works: Sequence[list[Observation]], source: str, delivery: Delivery
+) -> list[list[Observation]] | Delivered:
+    """Per work (its observations, one query for them all), what the API does not hold yet; or
+    the outcome all of them wait with, when the query cannot be answered now."""
+    assert delivery.query is not None  # deliver_many always sets it
+    sensor_ids = sorted({o["sensorId"] for observations in works for o in observations})
+    instants = [_instant(o["timestamp"]) for observations in works for o in observations]
+    start, end = _iso(min(instants)), _iso(max(instants) + END_SLACK)
+    logger.info("looking up an upload that may be stored", extra={"sensors": len(sensor_ids)})
+    try:
+        found = delivery.query(sensor_ids, start, end, source, budget=delivery.budget)
+    except Exception as exc:  # a bug or an outage: these readings fail, nothing was sent
+        logger.exception("observations query raised", extra={"sensors": len(sensor_ids)})
+        return Failed(exc, "readings")
+    if isinstance(found, RateLimited | Deferred | Retryable):
+        return found
+    if not isinstance(found, Sequence):  # refused (4xx) or an unreadable answer
+        logger.warning(CANNOT_TELL, extra={"why": getattr(found, "reason", type(found).__name__)})
+        return list(works)
+    stored = {(s.sensorId, _utc(s.timestamp)) for s in found}
+    return [
+        [o for o in observations if (o["sensorId"], _instant(o["timestamp"])) not in stored]
+        for observations in works
+    ]
+
+
+def _instant(timestamp: str) -> datetime:
+    return _utc(datetime.fromisoformat(timestamp))
+
+
+def _utc(moment: datetime) -> datetime:
+    # Compared as instants: the API may answer `+00:00` for the `Z` sent, or no zone at all (UTC).
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return iso_timestamp(moment.timestamp())

@@ -1,0 +1,134 @@
+"""Nothing stored twice: an upload whose answer was lost after the API stored it.
+
+The simulator's `after_apply` faults store the observations and then drop the connection, answer
+502, or hold the answer past the bridge's call timeout (2 s, API_TIMEOUT_SECONDS) and drop it.
+The upload has no idempotency key: the retried work must look (`POST /data/observations`) before
+it sends again. Everything goes through the real handlers and queues on the local stack, with the
+simulator over HTTP; the tests count what the simulator stored and which calls reached it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from local.stack import LocalStack
+from sensor_bridge.store.dynamodb_registry import DynamoDBRegistry
+from tests.e2e.test_readings_end_to_end import post, sensor_id, state, stored
+
+EVENT = "chirpstack-02-up-abp-device.json"  # a new device and its reading: onboarded, then uploaded
+OBSERVATION = {"timestamp": "2025-11-28T00:01:00.000Z", "values": {"illuminance": 312.5}}
+
+
+def the_observation(stack: LocalStack) -> dict[str, Any]:
+    return {"sensorId": sensor_id(stack, "chirpstack-demo", "0202020202020202", "Light Level"), **OBSERVATION}
+
+
+def statuses(stack: LocalStack, log: str) -> list[int]:
+    return [call["status"] for call in state(stack)[log]]
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param({"drop": True, "after_apply": True}, id="dropped-after-apply"),
+        pytest.param({"status": 502, "after_apply": True}, id="502-after-apply"),
+        pytest.param({"drop": True, "after_apply": True, "latency_ms": 2300}, id="timeout-after-apply"),
+    ],
+)
+def test_an_upload_stored_but_not_answered_is_looked_up_not_sent_again(
+    stack: LocalStack, fault: dict[str, Any]
+) -> None:
+    stack.simulator.inject({**fault, "operation": "upload"})
+
+    assert post(stack, EVENT)[0] == 200
+    stack.drain()
+
+    assert stored(stack) == [the_observation(stack)]  # exactly once
+    (upload,) = state(stack)["upload_calls"]  # the one that was applied: nothing re-sent
+    assert upload["applied"] is True
+    (query,) = state(stack)["query_calls"]
+    assert query["status"] == 200
+    assert query["body"]["sensorIds"] == [the_observation(stack)["sensorId"]]
+    assert stack.queue_messages("retry") == []
+    assert stack.queue_messages("dead-letter") == []
+
+
+def test_an_upload_that_failed_before_it_was_stored_is_looked_up_then_sent_once(stack: LocalStack) -> None:
+    stack.simulator.inject({"status": 503, "operation": "upload"})  # a 5xx: stored or not, unknown
+
+    assert post(stack, EVENT)[0] == 200
+    stack.drain()
+
+    assert stored(stack) == [the_observation(stack)]
+    assert statuses(stack, "upload_calls") == [503, 202]
+    assert statuses(stack, "query_calls") == [200]  # found nothing stored, so it was sent
+
+
+def test_a_failed_query_sends_nothing_blind_and_is_asked_again(stack: LocalStack) -> None:
+    stack.simulator.inject(
+        {"drop": True, "after_apply": True, "operation": "upload"},
+        {"status": 503, "operation": "query"},
+        {"drop": True, "operation": "query"},
+    )
+
+    assert post(stack, EVENT)[0] == 200
+    stack.drain()
+
+    assert stored(stack) == [the_observation(stack)]
+    assert statuses(stack, "upload_calls") == [0]  # the dropped one, applied: never sent again
+    assert statuses(stack, "query_calls") == [503, 0, 200]
+    assert stack.queue_messages("dead-letter") == []
+
+
+def test_a_refused_upload_is_not_looked_up(stack: LocalStack) -> None:
+    stack.simulator.inject({"status": 429, "retry_after": 5, "operation": "upload"})
+
+    assert post(stack, EVENT)[0] == 200
+    stack.drain()
+
+    assert stored(stack) == [the_observation(stack)]
+    assert statuses(stack, "upload_calls") == [429, 202]
+    assert state(stack)["query_calls"] == []  # a 429 is a definite refusal: nothing to look up
+
+
+def test_a_message_received_again_after_its_upload_was_stored_uploads_nothing(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An invocation that stored the reading and stopped before it said so (killed at its
+    deadline, the registry's mark not written): SQS hands the message out again."""
+    monkeypatch.setattr(DynamoDBRegistry, "record_uploaded", _unavailable)
+    assert post(stack, EVENT)[0] == 200
+    (message,) = stack.queue_messages("retry")
+    stack.drain()
+    assert stored(stack) == [the_observation(stack)]
+    monkeypatch.undo()
+
+    answer = retry_handler(stack, message, receive_count=2)
+
+    assert answer == {"batchItemFailures": []}
+    assert stored(stack) == [the_observation(stack)]
+    assert statuses(stack, "upload_calls") == [202]
+    assert statuses(stack, "query_calls") == [200]
+
+
+def _unavailable(*_: Any, **__: Any) -> None:
+    raise RuntimeError("the registry is out")
+
+
+def retry_handler(stack: LocalStack, work: dict[str, Any], *, receive_count: int) -> Any:
+    """The retry function on one SQS record of this work, as the event source mapping builds it."""
+    from local.apigw import LambdaContext, sqs_event
+
+    body = json.dumps({k: v for k, v in work.items() if k != "_delay_seconds"})
+    message = {
+        "MessageId": "again",
+        "ReceiptHandle": "r",
+        "Body": body,
+        "Attributes": {"ApproximateReceiveCount": str(receive_count)},
+    }
+    assert stack.resources is not None
+    event = sqs_event([message], stack.resources.retry_queue_arn)
+    return stack.poller.handler(event, LambdaContext("sensor-bridge-retry", timeout_seconds=60))

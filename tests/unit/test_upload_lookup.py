@@ -1,0 +1,255 @@
+"""Looking before re-sending a reading whose upload may be stored: the pure parts, through the
+delivery core's ports (the in-memory registry, scripted integrate, upload and query calls). The
+same code against the simulator over HTTP: tests/e2e/test_readings_stored_once.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from sensor_bridge.delivery.context import Downstream, Failed
+from sensor_bridge.delivery.deliver import deliver_many
+from sensor_bridge.model.outcomes import Deferred, Integrated, Outcome, Parked, RateLimited, Retryable
+from sensor_bridge.model.work import WorkItem
+from sensor_bridge.retry.failures import act_on_failure
+from sensor_bridge.retry.route import with_upload_mark
+from sensor_bridge.retry.worker import _as_received
+from sensor_bridge.runtime.budget import Budget
+from sensor_bridge.sensor_data.query import StoredObservation, _read
+from sensor_bridge.store.memory_registry import InMemoryRegistry
+from tests.unit.fake_sensor_data import FakeSensorData
+from tests.unit.test_delivery_core import CONFIG
+from tests.unit.test_platform_parsing import only, parse
+
+SOURCE = "chirpstack-demo"
+MEASURED = "2025-11-28T00:01:00.000Z"  # the sample's measurement time, as the bridge uploads it
+
+
+def reading_work(**fields: Any) -> WorkItem:
+    return WorkItem(only(parse("chirpstack-02-up-abp-device.json")), **fields)
+
+
+@dataclass
+class FakeUploads:
+    """The upload and query calls: what was uploaded, what was asked, and scripted answers."""
+
+    stored: list[dict[str, Any]] = field(default_factory=list)
+    queries: list[tuple[list[str], str, str]] = field(default_factory=list)
+    upload_answers: list[Outcome] = field(default_factory=list)
+    query_answers: list[Outcome | Exception] = field(default_factory=list)
+    uploads: int = 0
+
+    def upload(self, observations: list[dict[str, Any]], source: str, *, budget: Budget | None) -> Outcome:
+        self.uploads += 1
+        answer = self.upload_answers.pop(0) if self.upload_answers else Integrated()
+        if isinstance(answer, Integrated) or getattr(answer, "ambiguous", False):
+            self.stored.extend(observations)  # stored, whether or not the answer comes back
+        return answer
+
+    def query(
+        self, sensor_ids: list[str], start: str, end: str, source: str, *, budget: Budget | None
+    ) -> list[StoredObservation] | Outcome:
+        self.queries.append((sensor_ids, start, end))
+        if self.query_answers:
+            answer = self.query_answers.pop(0)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+        return [
+            StoredObservation.model_validate(o)
+            for o in self.stored
+            if o["sensorId"] in sensor_ids and start <= o["timestamp"] <= end
+        ]
+
+
+@pytest.fixture
+def registry() -> InMemoryRegistry:
+    registry = InMemoryRegistry()
+    registry.nodes[SOURCE] = {"node_id": "node-1"}
+    return registry
+
+
+@pytest.fixture
+def calls() -> FakeUploads:
+    return FakeUploads()
+
+
+def deliver(work: WorkItem, registry: InMemoryRegistry, calls: FakeUploads) -> Any:
+    downstream = Downstream(integrate=FakeSensorData(), upload=calls.upload, query=calls.query)
+    (outcome,) = deliver_many([work], CONFIG, registry=registry, downstream=downstream)
+    return outcome
+
+
+LOST = Retryable("connection dropped: RemoteProtocolError", ambiguous=True)
+
+
+def lost_then_again(registry: InMemoryRegistry, calls: FakeUploads) -> tuple[WorkItem, Any]:
+    """A first delivery whose upload is stored but not answered, then the work as it comes back."""
+    calls.upload_answers.append(LOST)
+    work = reading_work()
+    outcome = deliver(work, registry, calls)
+    assert isinstance(outcome, Retryable)
+    assert outcome.reading_maybe_stored
+    again = with_upload_mark(work.after_attempt(outcome.reason), outcome)
+    assert again.upload_uncertain
+    return again, deliver(again, registry, calls)
+
+
+def test_a_reading_whose_upload_was_stored_is_done_without_a_second_upload(
+    registry: InMemoryRegistry, calls: FakeUploads
+) -> None:
+    again, outcome = lost_then_again(registry, calls)
+
+    assert isinstance(outcome, Integrated)
+    assert outcome.forwarded == 1
+    assert calls.uploads == 1
+    assert len(calls.stored) == 1
+    ((sensor_ids, start, end),) = calls.queries
+    assert sensor_ids == [calls.stored[0]["sensorId"]]
+    # From the measurement time; the end a second later, in case the API's `to` is exclusive.
+    assert (start, end) == (MEASURED, "2025-11-28T00:01:01.000Z")
+    record = registry.get_device(SOURCE, again.event.device_id)
+    assert record is not None
+    assert again.work_id in record.uploaded
+
+
+def test_a_reading_the_query_does_not_find_is_uploaded_once_more(
+    registry: InMemoryRegistry, calls: FakeUploads
+) -> None:
+    calls.upload_answers.append(Retryable("503 ServiceUnavailable", ambiguous=True))
+    work = reading_work()
+    outcome = deliver(work, registry, calls)
+    calls.stored.clear()  # this 503 came before the API stored anything
+
+    outcome = deliver(with_upload_mark(work, outcome), registry, calls)
+
+    assert isinstance(outcome, Integrated)
+    assert outcome.forwarded == 1
+    assert (calls.uploads, len(calls.queries), len(calls.stored)) == (2, 1, 1)
+
+
+@pytest.mark.parametrize(
+    "failure", [RateLimited(30.0), Retryable("503", ambiguous=False), Deferred("held back", 5.0)]
+)
+def test_a_query_that_cannot_be_answered_now_sends_nothing_and_keeps_the_mark(
+    registry: InMemoryRegistry, calls: FakeUploads, failure: Outcome
+) -> None:
+    calls.query_answers.append(failure)
+
+    again, outcome = lost_then_again(registry, calls)
+
+    assert outcome == failure
+    assert calls.uploads == 1
+    assert with_upload_mark(again, outcome).upload_uncertain
+
+
+def test_a_query_that_raises_fails_that_reading_alone_without_an_upload(
+    registry: InMemoryRegistry, calls: FakeUploads
+) -> None:
+    calls.query_answers.append(RuntimeError("bug"))
+
+    _, outcome = lost_then_again(registry, calls)
+
+    assert isinstance(outcome, Failed)
+    assert outcome.step == "readings"
+    assert calls.uploads == 1
+
+
+def test_a_refused_query_uploads_anyway_rather_than_never(
+    registry: InMemoryRegistry, calls: FakeUploads
+) -> None:
+    calls.query_answers.append(Parked("404 NotFound", 404))
+
+    _, outcome = lost_then_again(registry, calls)
+
+    assert isinstance(outcome, Integrated)
+    assert outcome.forwarded == 1
+    assert calls.uploads == 2  # at least once: the one case that may store it twice
+
+
+def test_an_upload_held_back_after_the_query_found_nothing_drops_the_mark(
+    registry: InMemoryRegistry, calls: FakeUploads
+) -> None:
+    calls.upload_answers.append(LOST)
+    work = reading_work()
+    lost = deliver(work, registry, calls)
+    calls.stored.clear()
+    calls.upload_answers.append(Deferred("held back", 60.0))
+
+    outcome = deliver(with_upload_mark(work, lost), registry, calls)
+
+    # Not stored, not sent: its next turn is one upload call, not another query that takes it.
+    assert isinstance(outcome, Deferred)
+    assert outcome.reading_unstored
+    assert not with_upload_mark(with_upload_mark(work, lost), outcome).upload_uncertain
+
+
+def test_a_definite_refusal_of_the_upload_marks_nothing(
+    registry: InMemoryRegistry, calls: FakeUploads
+) -> None:
+    calls.upload_answers.append(RateLimited(20.0))
+    work = reading_work()
+
+    outcome = deliver(work, registry, calls)
+
+    assert outcome == RateLimited(20.0)
+    assert not with_upload_mark(work, outcome).upload_uncertain
+    assert calls.queries == []
+
+
+def test_stored_observations_match_by_instant_whatever_the_zone_is_written_as(
+    registry: InMemoryRegistry, calls: FakeUploads
+) -> None:
+    calls.upload_answers.append(LOST)
+    work = reading_work()
+    lost = deliver(work, registry, calls)
+    sensor_id = calls.stored[0]["sensorId"]
+    calls.query_answers.append(
+        [StoredObservation(sensorId=sensor_id, timestamp=datetime.fromisoformat("2025-11-28T01:01:00+01:00"))]
+    )
+
+    outcome = deliver(with_upload_mark(work, lost), registry, calls)
+
+    assert isinstance(outcome, Integrated)
+    assert outcome.forwarded == 1
+    assert calls.uploads == 1
+
+
+# -- the mark on the work item -------------------------------------------------------------------
+def test_the_mark_travels_with_the_work_and_is_absent_when_not_set() -> None:
+    work = reading_work()
+    assert "upload_uncertain" not in work.to_message()
+    marked = replace(work, upload_uncertain=True)
+    assert WorkItem.from_message(marked.to_message()).upload_uncertain
+
+
+def test_a_message_received_again_marks_its_reading_and_only_a_reading() -> None:
+    work = reading_work()
+    assert _as_received(work, True).upload_uncertain
+    assert not _as_received(work, False).upload_uncertain
+    device_only = work.device_only()
+    assert not _as_received(device_only, True).upload_uncertain  # nothing to upload
+
+
+def test_a_reading_whose_step_raised_is_parked_marked(monkeypatch: pytest.MonkeyPatch) -> None:
+    parked: list[WorkItem] = []
+    monkeypatch.setattr("sensor_bridge.retry.route.dead_letter", lambda work, reason: parked.append(work))
+    act_on_failure(reading_work(), Failed(ValueError("after the call"), "readings"))
+    assert parked[0].upload_uncertain  # a redrive looks before it sends
+
+
+# -- reading the query's answer ------------------------------------------------------------------
+def test_the_query_answer_is_read_and_its_failures_are_never_ambiguous() -> None:
+    found: list[list[StoredObservation]] = []
+    body = b'{"observations": [{"sensorId": "s1", "timestamp": "2025-11-28T00:01:00Z", "values": {"T": 1}}]}'
+    assert _read(httpx.Response(200, content=body), found) == Integrated()
+    assert found[0][0].sensorId == "s1"
+    assert isinstance(_read(httpx.Response(200, content=b'{"items": []}'), found), Parked)
+    failed = _read(httpx.Response(502), found)
+    assert isinstance(failed, Retryable)
+    assert not failed.ambiguous
+    assert isinstance(_read(httpx.Response(429), found), RateLimited)
