@@ -4,7 +4,8 @@ stack (moto server, the Sensor Data simulator over real HTTP, the retry function
 poller), while everything around the bridge goes wrong:
 
 - the simulator answers 429, 500, 503, times out, drops connections, and drops the answer after
-  it applied the change (`/_sim/faults`);
+  it applied the change (`/_sim/faults`), on integrate calls, node listings, uploads and the
+  raw-data queries alike;
 - DynamoDB throttles (`ProvisionedThroughputExceededException`, `ThrottlingException`), SQS's
   SendMessage is out for a while, and invocations of both functions are killed at their deadline
   (bench/chaos_aws.py: botocore and httpx hooks on the process's clients);
@@ -65,6 +66,9 @@ SIMULATOR_FAULTS: list[tuple[str, dict[str, Any]]] = [
     ("timeout after apply", {"drop": True, "after_apply": True, "latency_ms": 2300}),
 ]
 FAULTS_PER_WAVE = 4
+# Which calls a drawn fault meets: mostly integrate; the node listing, the readings' uploads and
+# the query that looks, after an upload's lost answer, at what is stored before it is re-sent.
+OPERATIONS = ("integrate", "integrate", "integrate", "nodes", "upload", "query")
 
 
 @dataclass
@@ -83,7 +87,7 @@ class Chaos:
         simulator.clear_faults()
         for _ in range(FAULTS_PER_WAVE):
             label, fault = self.rng.choice(SIMULATOR_FAULTS)
-            operation = self.rng.choice(("integrate", "integrate", "integrate", "nodes"))
+            operation = self.rng.choice(OPERATIONS)
             self.simulator_faults[label] += 1
             simulator.inject({**fault, "operation": operation})
 
