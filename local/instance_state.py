@@ -3,7 +3,8 @@ a library keeps an invocation's state for the whole process.
 
 A Lambda process serves one invocation at a time, so Powertools' event handler keeps the current
 event and Lambda context as class attributes of `BaseRouter` (set by `resolve`, read by routing and
-by the route function). The local stack runs concurrent webhooks as threads of one process: without
+by the route function), and the matched route's arguments (`{source}`) in the resolver's `context`
+dict, cleared after each request. The local stack runs concurrent webhooks as threads of one process: without
 this, a webhook could be routed, authenticated and processed with another thread's event (a join
 storm saw one answered 401, with another source's token, and two answered 503 `EventInProgress`:
 the same event processed by two threads at once, and their own events never processed).
@@ -16,7 +17,8 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import api_gateway
 
-_ROUTER_STATE = ("current_event", "lambda_context")
+_ROUTER_STATE = ("current_event", "lambda_context", "context")
+_FRESH = {"context": dict}  # what a thread that has not set it yet reads (the resolver's __init__)
 
 
 class _PerThread(threading.local):
@@ -30,17 +32,20 @@ _state = _PerThread()
 
 
 class _ThreadAttribute:
-    """A data descriptor that keeps its value per thread (on the class, and on the metaclass so
-    that `BaseRouter.current_event = ...` goes through it too)."""
+    """A data descriptor that keeps its value per thread (on the class, where it wins over the
+    instance's own `context`, and on the metaclass so that `BaseRouter.current_event = ...` goes
+    through it too)."""
 
     def __init__(self, name: str) -> None:
         self._name = name
 
     def __get__(self, instance: object, owner: type | None = None) -> Any:
-        try:
-            return _state.values[self._name]
-        except KeyError:
-            raise AttributeError(self._name) from None
+        values = _state.values
+        if self._name not in values:
+            if self._name not in _FRESH:
+                raise AttributeError(self._name)
+            values[self._name] = _FRESH[self._name]()
+        return values[self._name]
 
     def __set__(self, instance: object, value: Any) -> None:
         _state.values[self._name] = value
