@@ -181,6 +181,7 @@ def run(webhooks: int, seed: int, instances: int) -> dict[str, Any]:
         chaos.calm()
         stack.drain(max_simulated_s=7 * 24 * 3600)
         ledger = Ledger.of(stack, deliveries)
+        api = stack.simulator.state()
         seconds = time.monotonic() - started
     return {
         "webhooks": webhooks,
@@ -192,8 +193,16 @@ def run(webhooks: int, seed: int, instances: int) -> dict[str, Any]:
         **ledger.to_json(),
         "aws_faults_injected": dict(sorted(aws.injected.items())),
         "simulator_faults_queued": dict(sorted(chaos.simulator_faults.items())),
+        # What the readings' calls met: an upload answered 0 was dropped, "applied" ones stored.
+        "upload_calls": _by_status(api["upload_calls"]),
+        "query_calls": _by_status(api["query_calls"]),
         "waves_per_phase": dict(chaos.phases),
     }
+
+
+def _by_status(calls: list[dict[str, Any]]) -> dict[str, int]:
+    counted = Counter(str(c["status"]) + (" applied" if c.get("applied") else "") for c in calls)
+    return dict(sorted(counted.items()))
 
 
 def main() -> None:
