@@ -219,6 +219,22 @@ def test_stored_observations_match_by_instant_whatever_the_zone_is_written_as(
     assert calls.uploads == 1
 
 
+def test_one_work_queued_twice_in_one_batch_uploads_once(
+    registry: InMemoryRegistry, calls: FakeUploads
+) -> None:
+    work = reading_work()
+    twin = replace(work, holder="another-copy")  # the same message body, received twice
+
+    downstream = Downstream(integrate=FakeSensorData(), upload=calls.upload, query=calls.query)
+    first, second = deliver_many([work, twin], CONFIG, registry=registry, downstream=downstream)
+
+    assert (calls.uploads, len(calls.stored)) == (1, 1)
+    assert isinstance(first, Integrated)
+    assert first.forwarded == 1
+    assert isinstance(second, Integrated)
+    assert second.forwarded == 0  # counted once, as it was uploaded once
+
+
 # -- the mark on the work item -------------------------------------------------------------------
 def test_the_mark_travels_with_the_work_and_is_absent_when_not_set() -> None:
     work = reading_work()

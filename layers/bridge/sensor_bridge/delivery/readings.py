@@ -41,6 +41,8 @@ class Pending:
 def forward_readings(works: Sequence[WorkItem], outcomes: dict[int, Delivered], delivery: Delivery) -> None:
     """Upload the readings of the delivered works; a failed upload becomes the work's outcome."""
     pending: list[Pending] = []
+    firsts: dict[str, int] = {}  # work id -> the index of its first copy with a reading to send
+    twins: dict[int, int] = {}  # a later copy of the same work -> its first copy
     for index, work in enumerate(works):
         outcome = outcomes[index]
         if work.event.reading is not None and isinstance(outcome, Removed):
@@ -50,22 +52,38 @@ def forward_readings(works: Sequence[WorkItem], outcomes: dict[int, Delivered], 
             )
         if work.event.reading is None or not isinstance(outcome, Integrated):
             continue
-        try:
-            found = observations_of(work, delivery)
-        except Exception as exc:  # this reading alone: the others are uploaded all the same
-            logger.exception("reading not prepared", extra={"device": work.event.device_id})
-            outcomes[index] = Failed(exc, "readings")
+        if work.work_id in firsts:
+            # One work queued twice (a webhook resent after it queued the reading) in one batch:
+            # the registry's mark is not written yet, so only the first copy is uploaded.
+            twins[index] = firsts[work.work_id]
             continue
-        if isinstance(found, Parked):
-            outcomes[index] = found
-        elif found:
-            pending.append(Pending(index, work, found))
-        elif found is not None:  # nothing this device's profile maps: done without a call
-            _mark_done(work, delivery)
+        firsts[work.work_id] = index
+        _prepare(index, work, outcomes, pending, delivery)
     pending = _looked_up(pending, outcomes, delivery)
     for call in upload_calls(pending, settings().upload_max_observations):
         for item, result in _send(call, delivery):
             outcomes[item.index] = _settle(item, _delivered(outcomes, item), result, delivery)
+    for twin, first in twins.items():
+        done = outcomes[first]
+        outcomes[twin] = replace(done, forwarded=0) if isinstance(done, Integrated) else done
+
+
+def _prepare(
+    index: int, work: WorkItem, outcomes: dict[int, Delivered], pending: list[Pending], delivery: Delivery
+) -> None:
+    """The work's observations into `pending`, or its outcome when it needs no upload."""
+    try:
+        found = observations_of(work, delivery)
+    except Exception as exc:  # this reading alone: the others are uploaded all the same
+        logger.exception("reading not prepared", extra={"device": work.event.device_id})
+        outcomes[index] = Failed(exc, "readings")
+        return
+    if isinstance(found, Parked):
+        outcomes[index] = found
+    elif found:
+        pending.append(Pending(index, work, found))
+    elif found is not None:  # nothing this device's profile maps: done without a call
+        _mark_done(work, delivery)
 
 
 def observations_of(work: WorkItem, delivery: Delivery) -> list[Observation] | Parked | None:
