@@ -645,10 +645,7 @@ class SensorDataSimulator:
             return _Reply(422, _api_error(err.code, err.message, err.target))
 
     def _process_upload(self, body: bytes, _query: dict[str, str]) -> _Reply:
-        try:
-            parsed: JSON = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            parsed = None
+        parsed = _json_or_none(body)
         with self._lock:
             try:
                 accepted = check_upload(parsed, self._live_sensor_metrics(), self.upload_max_observations)
@@ -660,10 +657,7 @@ class SensorDataSimulator:
         return _Reply(202, raw=b"")
 
     def _process_query(self, body: bytes, _query: dict[str, str]) -> _Reply:
-        try:
-            parsed: JSON = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            parsed = None
+        parsed = _json_or_none(body)
         with self._lock:
             try:
                 asked = check_query(parsed, self._live_sensor_metrics())
@@ -1179,3 +1173,13 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def _json_or_none(body: bytes) -> JSON:
+    """A body's JSON, or None for one that is not JSON (the checks then refuse it as not a list
+    of observations, with the API's 422, as they refuse JSON null)."""
+    try:
+        parsed: JSON = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return parsed
