@@ -196,6 +196,7 @@ def run(webhooks: int, seed: int, instances: int) -> dict[str, Any]:
         # What the readings' calls met: an upload answered 0 was dropped, "applied" ones stored.
         "upload_calls": _by_status(api["upload_calls"]),
         "query_calls": _by_status(api["query_calls"]),
+        "stored_twice_examples": _stored_twice(api),
         "waves_per_phase": dict(chaos.phases),
     }
 
@@ -203,6 +204,36 @@ def run(webhooks: int, seed: int, instances: int) -> dict[str, Any]:
 def _by_status(calls: list[dict[str, Any]]) -> dict[str, int]:
     counted = Counter(str(c["status"]) + (" applied" if c.get("applied") else "") for c in calls)
     return dict(sorted(counted.items()))
+
+
+def _stored_twice(api: dict[str, Any], most: int = 5) -> list[dict[str, Any]]:
+    """For a few observations stored more than once: the upload and query calls that named them
+    (status, applied, when), to tell which path sent them again."""
+    seen = Counter((o["sensorId"], o["timestamp"]) for o in api["observations"])
+    twice = [key for key, n in seen.items() if n > 1][:most]
+    examples = []
+    for sensor_id, timestamp in twice:
+        uploads = [
+            (c["status"], bool(c.get("applied")), round(c["at"], 1))
+            for c in api["upload_calls"]
+            if any(
+                (o.get("sensorId"), o.get("timestamp")) == (sensor_id, timestamp) for o in _observations(c)
+            )
+        ]
+        queries = [
+            (c["status"], round(c["at"], 1))
+            for c in api["query_calls"]
+            if isinstance(c["body"], dict) and sensor_id in c["body"].get("sensorIds", [])
+        ]
+        examples.append(
+            {"sensorId": sensor_id, "timestamp": timestamp, "uploads": uploads, "queries": queries}
+        )
+    return examples
+
+
+def _observations(call: dict[str, Any]) -> list[dict[str, Any]]:
+    body = call["body"]
+    return body.get("observations", []) if isinstance(body, dict) else []
 
 
 def main() -> None:
