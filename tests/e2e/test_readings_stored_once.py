@@ -142,6 +142,30 @@ def test_one_reading_queued_twice_is_uploaded_once(stack: LocalStack) -> None:
     assert statuses(stack, "upload_calls") == [202]
 
 
+@pytest.mark.parametrize("drained_between", [False, True], ids=["one-batch", "two-batches"])
+def test_a_reading_message_received_twice_after_its_first_answer_was_lost_uploads_once(
+    stack: LocalStack, drained_between: bool
+) -> None:
+    """The platform resends a message whose first answer never reached it (a 5xx or a kill after
+    the reading was queued, before the idempotency record was written): the resend queues the
+    reading again, as the same work, and the registry's mark of the first upload stops it."""
+    import boto3
+
+    assert post(stack, EVENT)[0] == 200
+    if drained_between:
+        stack.drain()
+    assert stack.resources is not None
+    table = boto3.resource("dynamodb").Table(stack.resources.idempotency_table)
+    for item in table.scan()["Items"]:  # as if the first answer's record had not been written
+        table.delete_item(Key={"id": item["id"]})
+
+    assert post(stack, EVENT)[0] == 200
+    stack.drain()
+
+    assert stored(stack) == [the_observation(stack)]
+    assert statuses(stack, "upload_calls") == [202]
+
+
 def _unavailable(*_: Any, **__: Any) -> None:
     raise RuntimeError("the registry is out")
 

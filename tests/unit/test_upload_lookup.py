@@ -14,7 +14,7 @@ import pytest
 from sensor_bridge.delivery.context import Downstream, Failed
 from sensor_bridge.delivery.deliver import deliver_many
 from sensor_bridge.model.outcomes import Deferred, Integrated, Outcome, Parked, RateLimited, Retryable
-from sensor_bridge.model.work import WorkItem
+from sensor_bridge.model.work import WorkItem, work_id_for
 from sensor_bridge.retry.failures import act_on_failure
 from sensor_bridge.retry.route import with_upload_mark
 from sensor_bridge.retry.worker import _as_received
@@ -241,6 +241,13 @@ def test_the_mark_travels_with_the_work_and_is_absent_when_not_set() -> None:
     assert "upload_uncertain" not in work.to_message()
     marked = replace(work, upload_uncertain=True)
     assert WorkItem.from_message(marked.to_message()).upload_uncertain
+
+
+def test_an_event_received_twice_is_one_work_and_one_without_an_id_is_not() -> None:
+    event = replace(reading_work().event, event_id="chirpstack:up:9b1c7e52")  # as receive sets it
+    assert work_id_for(event) == work_id_for(replace(event, name="resent"))
+    anonymous = replace(event, event_id=None)
+    assert work_id_for(anonymous) != work_id_for(anonymous)
 
 
 def test_a_message_received_again_marks_its_reading_and_only_a_reading() -> None:

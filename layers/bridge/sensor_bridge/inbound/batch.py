@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-import uuid
 from collections.abc import Sequence
 from functools import cache
 from typing import Any
@@ -32,7 +31,7 @@ from sensor_bridge.inbound.idempotency import Once, once_per_event
 from sensor_bridge.model.device_event import DeviceEvent
 from sensor_bridge.model.outcomes import Deferred, Integrated
 from sensor_bridge.model.replies import HttpReply
-from sensor_bridge.model.work import WorkItem
+from sensor_bridge.model.work import WorkItem, work_id_for
 from sensor_bridge.retry.queue_batch import schedule_all, seconds_to_queue
 from sensor_bridge.retry.route import Result, act_on, duplicate_of
 from sensor_bridge.runtime.budget import Budget
@@ -81,14 +80,8 @@ def _batch_id(events: Sequence[DeviceEvent]) -> str:
     return "batch:" + hashlib.sha256("\n".join(ids).encode()).hexdigest()
 
 
-def _work_id(event: DeviceEvent) -> str:
-    if event.event_id is None:
-        return uuid.uuid4().hex
-    return hashlib.sha256(f"{event.source}\n{event.event_id}".encode()).hexdigest()[:32]
-
-
 def _deliver_batch(*, event: dict[str, Any], events: list[DeviceEvent], budget: Budget) -> dict[str, Any]:
-    works = [WorkItem(e, work_id=_work_id(e)) for e in events]
+    works = [WorkItem(e, work_id=work_id_for(e)) for e in events]
     direct, rest = _deliver_what_fits(works, budget)
     later = list(rest)
     results = []

@@ -17,7 +17,7 @@ from sensor_bridge.model.outcomes import Integrated
 from sensor_bridge.model.readings import keep_mapped, mapped_paths
 from sensor_bridge.model.replies import HttpReply, RequestError, error_reply
 from sensor_bridge.model.request import WebhookRequest
-from sensor_bridge.model.work import WorkItem
+from sensor_bridge.model.work import WorkItem, work_id_for
 from sensor_bridge.platforms import platform_for
 from sensor_bridge.platforms.identity import at_the_edge
 from sensor_bridge.retry.queue import NotPersisted, check_queueable, schedule
@@ -134,7 +134,7 @@ def _only_mapped(config: BridgeConfig, event: DeviceEvent) -> DeviceEvent:
 def _deliver_event(*, event: dict[str, Any], budget: Budget) -> dict[str, Any]:
     device_event = DeviceEvent.from_json(event)
     logger.append_keys(device=device_event.device_id)
-    work = WorkItem(device_event)
+    work = WorkItem(device_event, work_id=work_id_for(device_event))
     # The device now (under pressure the limiter does not admit the direct call: it is queued at
     # once, to go with others in a shared call); its reading, if any, goes on the retry queue to be
     # uploaded with others (one upload call per retry batch: readings outnumber the rate budget).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import uuid
@@ -35,6 +36,15 @@ def compact_json(data: Any, *, sort_keys: bool = False) -> str:
     only what SQS refuses escaped (lone surrogates are not UTF-8 either)."""
     text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, sort_keys=sort_keys)
     return _SQS_REFUSED.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def work_id_for(event: DeviceEvent) -> str:
+    """The work's id, from the platform's event id where it has one: an event received twice (a
+    resend after a 5xx that came after its reading was queued) is one work, and the registry's
+    mark of its uploaded reading, keyed by work id, stops the second upload."""
+    if event.event_id is None:
+        return uuid.uuid4().hex
+    return hashlib.sha256(f"{event.source}\n{event.event_id}".encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
