@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from botocore.exceptions import EndpointConnectionError
 
 from sensor_bridge.delivery.context import Downstream, Failed
 from sensor_bridge.delivery.deliver import deliver_many
@@ -233,6 +234,42 @@ def test_one_work_queued_twice_in_one_batch_uploads_once(
     assert first.forwarded == 1
     assert isinstance(second, Integrated)
     assert second.forwarded == 0  # counted once, as it was uploaded once
+
+
+class UnmarkingRegistry(InMemoryRegistry):
+    """The registry whose upload marks fail (a DynamoDB outage) the first `outages` times."""
+
+    def __init__(self, outages: int) -> None:
+        super().__init__()
+        self.outages = outages
+
+    def record_uploaded(self, source: str, device_id: str, work_id: str) -> None:
+        if self.outages:
+            self.outages -= 1
+            raise EndpointConnectionError(endpoint_url="https://dynamodb.eu-west-1.amazonaws.com")
+        super().record_uploaded(source, device_id, work_id)
+
+
+def test_an_upload_left_unmarked_fails_and_its_message_received_again_is_looked_up(
+    calls: FakeUploads,
+) -> None:
+    registry = UnmarkingRegistry(outages=1)
+    registry.nodes[SOURCE] = {"node_id": "node-1"}
+    work = reading_work()
+
+    outcome = deliver(work, registry, calls)
+
+    # Not answered done: a second queued copy of this work would find no mark and upload again.
+    assert isinstance(outcome, Failed)
+    assert outcome.step == "readings"
+    assert isinstance(act_on_failure(work, outcome), EndpointConnectionError)  # SQS hands it out again
+    again = deliver(_as_received(work, True), registry, calls)
+    assert isinstance(again, Integrated)
+    assert again.forwarded == 1
+    assert (calls.uploads, len(calls.queries), len(calls.stored)) == (1, 1, 1)
+    record = registry.get_device(SOURCE, work.event.device_id)
+    assert record is not None
+    assert work.work_id in record.uploaded  # the copy still queued is done without an upload
 
 
 # -- the mark on the work item -------------------------------------------------------------------

@@ -83,7 +83,7 @@ def _prepare(
     elif found:
         pending.append(Pending(index, work, found))
     elif found is not None:  # nothing this device's profile maps: done without a call
-        _mark_done(work, delivery)
+        _mark_done(work, delivery)  # unmarked, a copy again maps nothing: nothing to fail for
 
 
 def observations_of(work: WorkItem, delivery: Delivery) -> list[Observation] | Parked | None:
@@ -144,12 +144,15 @@ def _source_of(call: list[Pending]) -> str:
     return next(iter(sources)) if len(sources) == 1 else ""
 
 
-def _mark_done(work: WorkItem, delivery: Delivery) -> None:
+def _mark_done(work: WorkItem, delivery: Delivery) -> Failed | None:
+    """Mark the work's reading done in the registry; the failure if the mark was not written."""
     event = work.event
     try:
         delivery.registry.record_uploaded(event.source, event.device_id, work.work_id)
-    except Exception:  # the upload stands; only a redelivery of this work could repeat it
+    except Exception as exc:
         logger.exception("reading done but not marked in the registry")
+        return Failed(exc, "readings")
+    return None
 
 
 def upload_calls(pending: list[Pending], max_per_call: int) -> list[list[Pending]]:
@@ -199,5 +202,10 @@ def _settle(item: Pending, delivered: Integrated, result: Outcome | Failed, deli
         return replace(result, reading_unstored=True)  # not stored, not sent: its turn needs no query
     if not isinstance(result, Integrated):
         return result  # the device is in; its reading waits (retry) or is parked with the reason
-    _mark_done(item.work, delivery)
+    unmarked = _mark_done(item.work, delivery)
+    if unmarked is not None:
+        # Stored but unmarked: another queued copy of this work (a platform resend) would find no
+        # mark and upload again. Failing it, SQS hands this message out again (an outage; else it
+        # is parked marked): received again, it is looked up, found stored and marked then.
+        return unmarked
     return replace(delivered, forwarded=len(item.observations) + item.stored)
