@@ -81,16 +81,22 @@ def test_a_batch_of_queue_sends_side_by_side_reads_the_invocations_deadline(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The rest of a large delivery is queued by threads of a pool, which start with no context
-    of their own: without the invocation's budget their SQS clients would take botocore's full
-    (2 + 3) s x 2 attempts after Lambda had already killed the function."""
-    seen: list[Budget | None] = []
+    of their own: a client chosen there would not know the invocation's budget and would take
+    botocore's full (2 + 3) s x 2 attempts after Lambda had already killed the function. The
+    client is chosen once, on the invocation's thread, and serves every thread."""
+    budgets: list[Budget | None] = []
+    sent: list[int] = []
 
     class Queue:
         def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, object]]) -> dict[str, object]:
-            seen.append(current_budget())
+            sent.append(len(Entries))
             return {"Successful": [{"Id": e["Id"]} for e in Entries], "Failed": []}
 
-    monkeypatch.setattr(queue_batch, "sqs", Queue)
+    def client_for_now() -> Queue:
+        budgets.append(current_budget())
+        return Queue()
+
+    monkeypatch.setattr(queue_batch, "sqs", client_for_now)
     works = [
         WorkItem(
             DeviceEvent(
@@ -109,4 +115,5 @@ def test_a_batch_of_queue_sends_side_by_side_reads_the_invocations_deadline(
         calls = queue_batch.schedule_all(works)
 
     assert calls == 4
-    assert seen == [budget] * 4
+    assert budgets == [budget]  # one client, chosen where the invocation's deadline is known
+    assert sorted(sent) == [5, 10, 10, 10]

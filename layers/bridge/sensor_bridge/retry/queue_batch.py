@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextvars import copy_context
+from functools import partial
 from typing import Any
 
 from sensor_bridge.model.work import WorkItem
@@ -37,13 +37,13 @@ def schedule_all(works: Sequence[WorkItem]) -> int:
     calls = _calls([({"Id": str(i), **message(w, 0)}, message_bytes(w)) for i, w in enumerate(works)])
     if not calls:
         return 0
-    # A pool's threads start with empty context variables: each send runs in a copy of this
-    # one's, so that its client reads the invocation's deadline (runtime/budget.py) as a send
-    # on this thread would. One copy per call: a context cannot be entered by two threads at once.
+    # The client is chosen here, on the invocation's thread: it fits the deadline left now
+    # (runtime/budget.py), which the pool's threads, starting with empty context variables, do
+    # not see; and one client serves every thread (botocore clients are thread-safe, while
+    # making clients at once from boto3's default session is not).
+    client = sqs()
     with ThreadPoolExecutor(max_workers=min(PARALLEL_CALLS, len(calls))) as pool:
-        runs = [pool.submit(copy_context().run, _send, call) for call in calls]
-        for run in runs:
-            run.result()  # re-raises a call's error here
+        list(pool.map(partial(_send, client), calls))  # list(): re-raises the first call's error here
     return len(calls)
 
 
@@ -62,15 +62,15 @@ def _calls(entries: list[tuple[dict[str, Any], int]]) -> list[list[dict[str, Any
     return calls
 
 
-def _send(entries: list[dict[str, Any]]) -> None:
+def _send(client: Any, entries: list[dict[str, Any]]) -> None:
     from botocore.exceptions import BotoCoreError, ClientError
 
     queue_url = settings().retry_queue_url
     try:
-        answer = sqs().send_message_batch(QueueUrl=queue_url, Entries=entries)
+        answer = client.send_message_batch(QueueUrl=queue_url, Entries=entries)
         failed = {f["Id"] for f in answer.get("Failed", [])}
         if failed:  # SQS refused some of the call's messages: once more, those alone
-            again = sqs().send_message_batch(
+            again = client.send_message_batch(
                 QueueUrl=queue_url, Entries=[e for e in entries if e["Id"] in failed]
             )
             if again.get("Failed"):
