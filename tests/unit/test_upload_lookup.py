@@ -236,6 +236,25 @@ def test_one_work_queued_twice_in_one_batch_uploads_once(
     assert second.forwarded == 0  # counted once, as it was uploaded once
 
 
+def test_one_work_queued_twice_in_one_batch_is_looked_up_if_either_copy_is_uncertain(
+    registry: InMemoryRegistry, calls: FakeUploads
+) -> None:
+    calls.upload_answers.append(LOST)
+    work = reading_work()
+    lost = deliver(work, registry, calls)
+    marked = with_upload_mark(work, lost)  # this copy's upload was stored, its answer lost
+    assert marked.upload_uncertain
+
+    downstream = Downstream(integrate=FakeSensorData(), upload=calls.upload, query=calls.query)
+    first, second = deliver_many([work, marked], CONFIG, registry=registry, downstream=downstream)
+
+    # The copy kept is the unmarked one: it looks (as the marked one would) and sends nothing.
+    assert (calls.uploads, len(calls.queries), len(calls.stored)) == (1, 1, 1)
+    assert isinstance(first, Integrated)
+    assert first.forwarded == 1
+    assert isinstance(second, Integrated)
+
+
 class UnmarkingRegistry(InMemoryRegistry):
     """The registry whose upload marks fail (a DynamoDB outage) the first `outages` times."""
 

@@ -43,6 +43,8 @@ def forward_readings(works: Sequence[WorkItem], outcomes: dict[int, Delivered], 
     pending: list[Pending] = []
     firsts: dict[str, int] = {}  # work id -> the index of its first copy with a reading to send
     twins: dict[int, int] = {}  # a later copy of the same work -> its first copy
+    # A copy's upload may be stored (it is `upload_uncertain`): the copy kept looks before it sends.
+    uncertain = {work.work_id for work in works if work.upload_uncertain}
     for index, work in enumerate(works):
         outcome = outcomes[index]
         if work.event.reading is not None and isinstance(outcome, Removed):
@@ -54,11 +56,14 @@ def forward_readings(works: Sequence[WorkItem], outcomes: dict[int, Delivered], 
             continue
         if work.work_id in firsts:
             # One work queued twice (a webhook resent after it queued the reading) in one batch:
-            # the registry's mark is not written yet, so only the first copy is uploaded.
+            # the registry's mark is not written yet, so only the first copy is uploaded (looked
+            # up first if any copy is `upload_uncertain`).
             twins[index] = firsts[work.work_id]
             continue
         firsts[work.work_id] = index
-        _prepare(index, work, outcomes, pending, delivery)
+        _prepare(
+            index, replace(work, upload_uncertain=work.work_id in uncertain), outcomes, pending, delivery
+        )
     pending = _looked_up(pending, outcomes, delivery)
     for call in upload_calls(pending, settings().upload_max_observations):
         for item, result in _send(call, delivery):
