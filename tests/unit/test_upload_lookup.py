@@ -4,8 +4,10 @@ same code against the simulator over HTTP: tests/e2e/test_readings_stored_once.p
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +16,7 @@ from botocore.exceptions import EndpointConnectionError
 
 from sensor_bridge.delivery.context import Downstream, Failed
 from sensor_bridge.delivery.deliver import deliver_many
+from sensor_bridge.model.config import BridgeConfig, load_config_file
 from sensor_bridge.model.outcomes import Deferred, Integrated, Outcome, Parked, RateLimited, Retryable
 from sensor_bridge.model.work import WorkItem, work_id_for
 from sensor_bridge.retry.failures import act_on_failure
@@ -27,6 +30,7 @@ from tests.unit.test_delivery_core import CONFIG
 from tests.unit.test_platform_parsing import only, parse
 
 SOURCE = "chirpstack-demo"
+EVENTS = Path(__file__).resolve().parents[2] / "events"
 MEASURED = "2025-11-28T00:01:00.000Z"  # the sample's measurement time, as the bridge uploads it
 
 
@@ -187,6 +191,56 @@ def test_an_upload_held_back_after_the_query_found_nothing_drops_the_mark(
     assert isinstance(outcome, Deferred)
     assert outcome.reading_unstored
     assert not with_upload_mark(with_upload_mark(work, lost), outcome).upload_uncertain
+
+
+def two_sensor_config(tmp_path: Path) -> BridgeConfig:
+    """The shipped configuration with the soil-moisture profile's two sensors mapped to readings."""
+    text = (Path(__file__).resolve().parents[2] / "config" / "bridge.yaml").read_text()
+    for name, metric, field_name in (
+        ("Soil Moisture", "moisture", "moisture"),
+        ("Battery Charge Level", "charge", "battery"),
+    ):
+        text = text.replace(
+            f"        name: {name}\n",
+            f"        name: {name}\n        unknown_metrics: [{metric}]\n        unknown_units: [percent]\n"
+            f"        readings: {{{metric}: {field_name}}}\n",
+        )
+    (tmp_path / "bridge.yaml").write_text(text)
+    return load_config_file(tmp_path / "bridge.yaml")
+
+
+def two_sensor_work() -> WorkItem:
+    body = json.loads(json.loads((EVENTS / "chirpstack-02-up-abp-device.json").read_text())["body"])
+    body["deviceInfo"] = {**body["deviceInfo"], "deviceProfileName": "Soil moisture v2", "tags": {}}
+    body["object"] = {"moisture": 31.5, "battery": 90}
+    return WorkItem(only(parse("chirpstack-02-up-abp-device.json", body=body)))
+
+
+def test_an_upload_held_back_after_the_query_found_part_stored_keeps_the_mark(
+    registry: InMemoryRegistry, calls: FakeUploads, tmp_path: Path
+) -> None:
+    config = two_sensor_config(tmp_path)
+    downstream = Downstream(integrate=FakeSensorData(), upload=calls.upload, query=calls.query)
+    calls.upload_answers.append(LOST)
+    work = two_sensor_work()
+    (lost,) = deliver_many([work], config, registry=registry, downstream=downstream)
+    assert len(calls.stored) == 2
+    calls.stored.pop()  # the API stored one of the two observations
+    calls.upload_answers.append(Deferred("held back", 60.0))
+    marked = with_upload_mark(work, lost)
+
+    (held,) = deliver_many([marked], config, registry=registry, downstream=downstream)
+
+    # The queued message still carries both: unmarked, its next turn would send the stored one again.
+    assert isinstance(held, Deferred)
+    assert not held.reading_unstored
+    again = with_upload_mark(marked, held)
+    assert again.upload_uncertain
+    (done,) = deliver_many([again], config, registry=registry, downstream=downstream)
+    assert isinstance(done, Integrated)
+    assert done.forwarded == 2
+    assert len(calls.stored) == 2
+    assert len({o["sensorId"] for o in calls.stored}) == 2  # each observation stored once
 
 
 def test_a_definite_refusal_of_the_upload_marks_nothing(

@@ -203,8 +203,10 @@ def _upload(call: list[Pending], delivery: Delivery) -> Outcome:
 def _settle(item: Pending, delivered: Integrated, result: Outcome | Failed, delivery: Delivery) -> Delivered:
     if isinstance(result, Retryable) and result.ambiguous:
         return replace(result, reading_maybe_stored=True)  # looked up before it is sent again
-    if isinstance(result, Deferred) and item.checked:
-        return replace(result, reading_unstored=True)  # not stored, not sent: its turn needs no query
+    if isinstance(result, Deferred) and item.checked and item.stored == 0:
+        # None of it stored, nothing sent: its next turn needs no query. A part found stored keeps
+        # the mark: the queued message still carries the whole reading, to be looked up again.
+        return replace(result, reading_unstored=True)
     if not isinstance(result, Integrated):
         return result  # the device is in; its reading waits (retry) or is parked with the reason
     unmarked = _mark_done(item.work, delivery)

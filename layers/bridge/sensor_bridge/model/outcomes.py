@@ -38,8 +38,9 @@ class Deferred:
     reason: str
     wait_s: float | None = None  # when its turn comes, if known
     profile: str | None = None
-    # The raw-data query found the work's reading not stored, and its upload was not sent: the
-    # work's `upload_uncertain` mark goes, so its next turn needs one call, not a query again.
+    # The raw-data query found none of the work's reading stored, and its upload was not sent:
+    # the work's `upload_uncertain` mark goes, so its next turn needs one call, not a query again.
+    # (A part found stored keeps the mark: the queued work still carries the whole reading.)
     reading_unstored: bool = False
 
 

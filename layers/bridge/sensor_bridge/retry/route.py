@@ -160,7 +160,7 @@ def act_on(work: WorkItem, outcome: Outcome) -> Result:
 
 def with_upload_mark(work: WorkItem, outcome: Outcome) -> WorkItem:
     """The work as it goes back on a queue: marked `upload_uncertain` after an upload that may
-    have been stored, unmarked once the query found its reading not stored and nothing was sent."""
+    have been stored, unmarked once the query found none of its reading stored and nothing was sent."""
     if isinstance(outcome, Retryable) and outcome.reading_maybe_stored:
         return replace(work, upload_uncertain=True)
     if isinstance(outcome, Deferred) and outcome.reading_unstored:
