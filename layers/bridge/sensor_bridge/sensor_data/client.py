@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import httpx
@@ -143,7 +143,7 @@ def post_integration(
         )
     except httpx.HTTPError as exc:
         return transport_failure(exc, started)
-    return ApiCall(read_answer(answer), answer.status_code, _ms(started), remaining_calls(answer))
+    return ApiCall(read_answer(answer), answer.status_code, ms_since(started), remaining_calls(answer))
 
 
 def remaining_calls(answer: httpx.Response) -> int | None:
@@ -155,16 +155,20 @@ def transport_failure(exc: httpx.HTTPError, started: float) -> ApiCall:
     """A call that got no readable answer: whether it may have been applied decides `ambiguous`."""
     if isinstance(exc, httpx.ConnectError):
         # Nothing was sent: safe to retry as it was.
-        return ApiCall(Retryable(f"connection failed: {type(exc).__name__}"), None, _ms(started))
+        return ApiCall(Retryable(f"connection failed: {type(exc).__name__}"), None, ms_since(started))
     if isinstance(exc, httpx.TimeoutException):
         ambiguous = not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
-        return ApiCall(Retryable(f"timed out: {type(exc).__name__}", ambiguous=ambiguous), None, _ms(started))
+        return ApiCall(
+            Retryable(f"timed out: {type(exc).__name__}", ambiguous=ambiguous), None, ms_since(started)
+        )
     if isinstance(exc, httpx.TransportError):
         return ApiCall(
-            Retryable(f"connection dropped: {type(exc).__name__}", ambiguous=True), None, _ms(started)
+            Retryable(f"connection dropped: {type(exc).__name__}", ambiguous=True), None, ms_since(started)
         )
     # e.g. a body that cannot be decoded: it was sent and answered
-    return ApiCall(Retryable(f"unreadable answer: {type(exc).__name__}", ambiguous=True), None, _ms(started))
+    return ApiCall(
+        Retryable(f"unreadable answer: {type(exc).__name__}", ambiguous=True), None, ms_since(started)
+    )
 
 
 def read_answer(answer: httpx.Response) -> Outcome | TokenRejected:
@@ -210,5 +214,20 @@ def _error_summary(answer: httpx.Response) -> str:
     return f"{error.code}: {error.message}{target}"
 
 
-def _ms(started: float) -> float:
+def ms_since(started: float) -> float:
+    """Milliseconds since `started` (time.perf_counter()), as a call's duration is reported."""
     return round((time.perf_counter() - started) * 1000, 1)
+
+
+def changing_nothing(call: ApiCall) -> ApiCall:
+    """A call that changes nothing (a listing, a query): a timeout or a dropped answer is asked
+    again as it was, never probed for what it may have done."""
+    if isinstance(call.outcome, Retryable):
+        return replace(call, outcome=replace(call.outcome, ambiguous=False))
+    return call
+
+
+def read_answer_changing_nothing(answer: httpx.Response) -> Outcome | TokenRejected:
+    """`read_answer` of a call that changes nothing: a 5xx is retried as it was."""
+    outcome = read_answer(answer)
+    return replace(outcome, ambiguous=False) if isinstance(outcome, Retryable) else outcome

@@ -11,13 +11,12 @@ rather than guess that its node is missing.
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from sensor_bridge.model.contract import NodeInfo
-from sensor_bridge.model.outcomes import Integrated, Outcome, Parked, Retryable
+from sensor_bridge.model.outcomes import Integrated, Outcome, Parked
 from sensor_bridge.runtime.budget import Budget
 from sensor_bridge.runtime.http import http_client
 from sensor_bridge.runtime.observability import tracer
@@ -26,7 +25,9 @@ from sensor_bridge.sensor_data.client import (
     ACCEPT,
     ApiCall,
     TokenRejected,
-    read_answer,
+    changing_nothing,
+    ms_since,
+    read_answer_changing_nothing,
     remaining_calls,
     transport_failure,
     with_token,
@@ -76,27 +77,15 @@ def get_nodes(
             timeout=timeout_s if timeout_s is not None else s.api_timeout_seconds,
         )
     except httpx.HTTPError as exc:
-        return _unambiguous(transport_failure(exc, started))
-    return ApiCall(_read(answer, listed), answer.status_code, _ms(started), remaining_calls(answer))
-
-
-def _unambiguous(call: ApiCall) -> ApiCall:
-    # A listing changes nothing: a timeout or a dropped answer is retried as it was, no probe.
-    if isinstance(call.outcome, Retryable):
-        return replace(call, outcome=replace(call.outcome, ambiguous=False))
-    return call
+        return changing_nothing(transport_failure(exc, started))
+    return ApiCall(_read(answer, listed), answer.status_code, ms_since(started), remaining_calls(answer))
 
 
 def _read(answer: httpx.Response, listed: list[list[NodeInfo]]) -> Outcome | TokenRejected:
     if answer.status_code != 200:
-        outcome = read_answer(answer)
-        return replace(outcome, ambiguous=False) if isinstance(outcome, Retryable) else outcome
+        return read_answer_changing_nothing(answer)
     try:
         listed.append(NodeListing.model_validate_json(answer.content).nodes)
     except ValidationError:
         return Parked('the node listing answered 200 with a body that is not {"nodes": [...]}', 200)
     return Integrated()
-
-
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 1)

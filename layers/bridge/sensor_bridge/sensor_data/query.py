@@ -15,14 +15,13 @@ nothing, so no failure of it is ambiguous, and a 200 whose body has another shap
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from sensor_bridge.model.outcomes import Integrated, Outcome, Parked, Retryable
+from sensor_bridge.model.outcomes import Integrated, Outcome, Parked
 from sensor_bridge.runtime.budget import Budget
 from sensor_bridge.runtime.http import post_within
 from sensor_bridge.runtime.observability import tracer
@@ -31,7 +30,9 @@ from sensor_bridge.sensor_data.client import (
     ACCEPT,
     ApiCall,
     TokenRejected,
-    read_answer,
+    changing_nothing,
+    ms_since,
+    read_answer_changing_nothing,
     remaining_calls,
     transport_failure,
     with_token,
@@ -84,21 +85,13 @@ def post_query(
             headers={"Authorization": f"Bearer {token}", "Accept": ACCEPT},
         )
     except httpx.HTTPError as exc:
-        return _unambiguous(transport_failure(exc, started))
-    return ApiCall(_read(answer, found), answer.status_code, _ms(started), remaining_calls(answer))
-
-
-def _unambiguous(call: ApiCall) -> ApiCall:
-    # A query changes nothing: a timeout or a dropped answer is only asked again.
-    if isinstance(call.outcome, Retryable):
-        return replace(call, outcome=replace(call.outcome, ambiguous=False))
-    return call
+        return changing_nothing(transport_failure(exc, started))
+    return ApiCall(_read(answer, found), answer.status_code, ms_since(started), remaining_calls(answer))
 
 
 def _read(answer: httpx.Response, found: list[list[StoredObservation]]) -> Outcome | TokenRejected:
     if answer.status_code != 200:
-        outcome = read_answer(answer)
-        return replace(outcome, ambiguous=False) if isinstance(outcome, Retryable) else outcome
+        return read_answer_changing_nothing(answer)
     try:
         found.append(QueryAnswer.model_validate_json(answer.content).observations)
     except ValidationError:
@@ -106,7 +99,3 @@ def _read(answer: httpx.Response, found: list[list[StoredObservation]]) -> Outco
             'the observations query answered 200 with a body that is not {"observations": [...]}', 200
         )
     return Integrated()
-
-
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 1)

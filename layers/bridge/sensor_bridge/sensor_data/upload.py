@@ -28,6 +28,7 @@ from sensor_bridge.sensor_data.client import (
     ACCEPT,
     ApiCall,
     TokenRejected,
+    ms_since,
     read_answer,
     remaining_calls,
     transport_failure,
@@ -59,14 +60,10 @@ def post_upload(observations: list[Observation], token: str, timeout_s: float | 
         )
     except httpx.HTTPError as exc:
         return transport_failure(exc, started)
-    return ApiCall(_read(answer), answer.status_code, _ms(started), remaining_calls(answer))
+    return ApiCall(_read(answer), answer.status_code, ms_since(started), remaining_calls(answer))
 
 
 def _read(answer: httpx.Response) -> Outcome | TokenRejected:
     if 200 <= answer.status_code < 300:
         return Integrated()  # 202 ACCEPTED, no body
     return read_answer(answer)
-
-
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 1)
