@@ -78,10 +78,12 @@ class Chaos:
     rng: random.Random
     simulator_faults: Counter[str] = field(default_factory=Counter)
     phases: Counter[str] = field(default_factory=Counter)
+    phase: str = PHASES[0][0]
 
     def set_wave(self, wave: int) -> None:
         name, throttle, sqs_down = PHASES[(wave // WAVES_PER_PHASE) % len(PHASES)]
         self.phases[name] += 1
+        self.phase = name
         self.aws.throttle_share, self.aws.sqs_down, self.aws.kill_share = throttle, sqs_down, KILL_SHARE
         simulator = self.stack.simulator
         simulator.clear_faults()
@@ -99,17 +101,22 @@ class Chaos:
         """One attempt, as the platform makes it: an answer, or none (the invocation was killed:
         API Gateway answers the platform 5xx after the function's timeout)."""
         self.aws.arm()
+        phase = self.phase  # the faults this send meets, though the wave may change while it runs
         try:
             status, _, answer = self.stack.invoke(
                 delivery.method, delivery.path, headers=delivery.signed(), body=delivery.body
             )
         except Killed:
             delivery.answers.append("killed")
+            delivery.sends.append(f"{phase}: killed")
             return
         finally:
             self.aws.disarm()
         delivery.answers.append(status)
         delivery.answer = answer
+        error = answer.get("error") if isinstance(answer, dict) else None
+        code = error.get("code", "") if isinstance(error, dict) else ""
+        delivery.sends.append(f"{phase}: {status} {code}".rstrip())
 
 
 def resend_wanted(delivery: Delivery) -> bool:

@@ -184,6 +184,7 @@ def _describe(delivery: Delivery) -> dict[str, Any]:
         "kind": delivery.kind,
         "device": delivery.device,
         "answers": delivery.answers,
+        "sends": delivery.sends,
         "last_answer": str(delivery.answer)[:300],
     }
 

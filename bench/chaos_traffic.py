@@ -127,11 +127,13 @@ class Delivery:
     body: bytes
     answers: list[int | str] = field(default_factory=list)  # each send's status, or "killed"
     answer: Any = None  # the last answer's body
+    # Each send as "<AWS phase>: <status> [<error code>]": which faults a never-accepted one met.
+    sends: list[str] = field(default_factory=list)
     removes: bool = False  # a deletion (or a deletion sent again)
     reading: str | None = None  # an uplink's own id: it carries a reading
 
     def again(self, number: int) -> Delivery:
-        return replace(self, number=number, kind="duplicate", answers=[], answer=None)
+        return replace(self, number=number, kind="duplicate", answers=[], answer=None, sends=[])
 
     def signed(self) -> dict[str, str]:
         """The headers as sent now: a Standard Webhooks sender signs each attempt as it sends it."""
