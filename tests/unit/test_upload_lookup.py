@@ -20,7 +20,7 @@ from sensor_bridge.model.config import BridgeConfig, load_config_file
 from sensor_bridge.model.outcomes import Deferred, Integrated, Outcome, Parked, RateLimited, Retryable
 from sensor_bridge.model.work import WorkItem, work_id_for
 from sensor_bridge.retry.failures import act_on_failure
-from sensor_bridge.retry.route import with_upload_mark
+from sensor_bridge.retry.route import act_on, with_upload_mark
 from sensor_bridge.retry.worker import _as_received
 from sensor_bridge.runtime.budget import Budget
 from sensor_bridge.sensor_data.query import StoredObservation, _read
@@ -150,6 +150,25 @@ def test_a_query_that_cannot_be_answered_now_sends_nothing_and_keeps_the_mark(
     assert outcome == failure
     assert calls.uploads == 1
     assert with_upload_mark(again, outcome).upload_uncertain
+
+
+def test_a_failed_query_counts_an_attempt_and_a_held_back_one_does_not(
+    registry: InMemoryRegistry, calls: FakeUploads, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scheduled: list[WorkItem] = []
+    monkeypatch.setattr("sensor_bridge.retry.route.schedule", lambda work, wait: scheduled.append(work))
+    calls.query_answers += [Retryable("503 ServiceUnavailable"), Deferred("held back", 5.0)]
+
+    again, failed = lost_then_again(registry, calls)
+    act_on(again, failed)
+    act_on(again, deliver(again, registry, calls))
+
+    # As README "What counts as an attempt" says: the look-up is an API call like the upload.
+    assert [(work.attempts, work.upload_uncertain) for work in scheduled] == [
+        (again.attempts + 1, True),
+        (again.attempts, True),
+    ]
+    assert calls.uploads == 1
 
 
 def test_a_query_that_raises_fails_that_reading_alone_without_an_upload(

@@ -6,10 +6,11 @@ not have: the upload has no idempotency key.
 The reference lists the operation but no body: the bridge sends `{"sensorIds": [...], "from",
 "to"}` (ISO 8601) and reads `{"observations": [{"sensorId", "timestamp", "values"}]}` in one page
 (docs/SIMULATOR.md: the simulator's model of it). It is one API call like the others: the same
-token, budget and shared rate limiter (kind ONBOARDING: it is part of the upload turn `retry.pace`
-gave the work). Its answer is read as the integrate call's is, except that a query changes
-nothing, so no failure of it is ambiguous, and a 200 whose body has another shape is `Parked`
-(the bridge cannot tell what is stored).
+token, budget and shared rate limiter. An uncertain work's look-up is one more call through that
+limiter (kind ONBOARDING), beyond the upload turn `retry.pace` gave the work; a 429, 5xx or timeout
+of it counts an attempt toward MAX_ATTEMPTS, as the upload's would. Its answer is read as the
+integrate call's is, except that a query changes nothing, so no failure of it is ambiguous, and a
+200 whose body has another shape is `Parked` (the bridge cannot tell what is stored).
 """
 
 from __future__ import annotations
