@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sensor_bridge.retry.worker import Answers, process_batch
+from sensor_bridge.retry.worker import Answers, process_batch, received_again
 from sensor_bridge.runtime.observability import logger, metrics, tracer
 
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -29,19 +29,14 @@ def _answer_from(answers: Answers) -> Any:
     return record_handler
 
 
-def _received_before(record: dict[str, Any]) -> bool:
-    """SQS handed this message out before: an invocation that had it did not finish it."""
-    count = str(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
-    return count.isdigit() and int(count) > 1
-
-
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     records = event.get("Records", [])
-    again = [r["messageId"] for r in records if _received_before(r)]
-    answers = process_batch([(r["messageId"], r["body"]) for r in records], context, received_before=again)
+    answers = process_batch(
+        [(r["messageId"], r["body"]) for r in records], context, received_before=received_again(records)
+    )
     return process_partial_response(
         event=event, record_handler=_answer_from(answers), processor=processor, context=context
     )

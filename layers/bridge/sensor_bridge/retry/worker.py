@@ -8,8 +8,9 @@ the queue: an item whose delivery raised fails alone (`retry.failures`).
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
 from sensor_bridge.delivery.context import Failed
 from sensor_bridge.delivery.deliver import deliver_many
@@ -26,6 +27,17 @@ from sensor_bridge.store.config_source import current_config
 
 # Per message id: its Result, or the exception that leaves it on the queue for SQS to retry.
 Answers = dict[str, Result | Exception]
+
+
+def received_again(records: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The ids of the SQS records handed out before (ApproximateReceiveCount over 1): an
+    invocation that had them did not finish them, and may have sent their upload."""
+    again = []
+    for record in records:
+        count = str(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
+        if count.isdigit() and int(count) > 1:
+            again.append(str(record["messageId"]))
+    return again
 
 
 def process_batch(
