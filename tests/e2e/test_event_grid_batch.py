@@ -3,9 +3,11 @@ in one POST, through the real webhook handler, answered 2xx; every device reache
 once; a resend of the same delivery is answered from its one idempotency record and does nothing again.
 
 How long the answer takes is a benchmark (`python -m bench.event_grid_batch`), not asserted here:
-the function is given 30 s instead of the template's 4 s, because the 140 SendMessageBatch calls
-that queue the rest read the invocation's deadline, and on this shared machine, under load, moto
-can take longer for them than the 4 s (an answer then is a 503 the platform resends)."""
+the 140 SendMessageBatch calls that queue the rest read the invocation's deadline, and what the
+bridge keeps back for them is an estimate of SQS's speed, which moto on this shared machine,
+under load, can miss. The answer is then a 503 (nothing promised) and the delivery is sent again,
+as Event Grid does; what the first try delivered is not delivered twice. The function is given
+30 s instead of the template's 4 s, so that a loaded machine still gets there in a few tries."""
 
 from __future__ import annotations
 
@@ -29,6 +31,17 @@ def post(stack: LocalStack, body: bytes) -> tuple[int, Any]:
     return status, answer
 
 
+def post_until_accepted(stack: LocalStack, body: bytes, tries: int = 5) -> tuple[int, Any]:
+    """Send the delivery again after a 5xx, as Event Grid does (it retries for 24 h)."""
+    statuses = []
+    for _ in range(tries):
+        status, answer = post(stack, body)
+        if status < 500:
+            return status, answer
+        statuses.append(status)
+    raise AssertionError(f"the delivery was never accepted: {statuses}")
+
+
 def idempotency_records() -> int:
     table = settings().idempotency_table
     return int(boto3.client("dynamodb").scan(TableName=table, Select="COUNT")["Count"])
@@ -46,7 +59,7 @@ def test_a_1400_event_delivery_is_accepted_as_one_batch_and_every_device_arrives
     body = event_grid_batch(EVENTS)
     assert 250_000 < len(body) < 256 * 1024
 
-    status, answer = post(stack, body)
+    status, answer = post_until_accepted(stack, body)
 
     assert status == 202
     assert len(answer["results"]) + answer["queued"]["devices"] == EVENTS
