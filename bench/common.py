@@ -1,4 +1,4 @@
-"""Shared bits of the benchmarks: percentiles and writing results."""
+"""Shared bits of the benchmarks: percentiles, writing results, and AWS calls that wait for moto."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import statistics
 import sys
 from pathlib import Path
 from typing import Any
+
+from sensor_bridge.store import aws_clients
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -41,3 +43,20 @@ def write(name: str, result: dict[str, Any]) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+# Simulated time stands still while a function runs, so no AWS call takes any of it; but moto
+# answers in real seconds, which this shared machine stretches: a botocore read timeout counted
+# in them answered webhooks 503 (and queued devices) that DynamoDB answers in milliseconds.
+# The calls keep their attempts; each attempt may wait this long in real time.
+REAL_TIMEOUT_S = 120.0
+
+
+def aws_calls_wait_in_real_time() -> None:
+    """Every AWS client the bridge makes from now on waits up to REAL_TIMEOUT_S per attempt."""
+    made = aws_clients.client_config
+
+    def patient(limits: aws_clients.CallLimits = aws_clients.DEFAULT_LIMITS) -> Any:
+        return made(aws_clients.CallLimits(REAL_TIMEOUT_S, REAL_TIMEOUT_S, limits.attempts))
+
+    aws_clients.client_config = patient

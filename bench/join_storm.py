@@ -34,7 +34,7 @@ from typing import Any
 
 import yaml
 
-from bench.common import summary, write
+from bench.common import aws_calls_wait_in_real_time, summary, write
 from bench.devices import join_accept
 from local import virtual_time
 from local.apigw import LambdaContext
@@ -47,7 +47,6 @@ from sensor_bridge.runtime import clock
 from sensor_bridge.runtime.budget import ANSWER_SECONDS, RESERVE_SECONDS
 from sensor_bridge.runtime.settings import settings
 from sensor_bridge.sensor_data.tokens import token_provider
-from sensor_bridge.store import aws_clients
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
@@ -103,22 +102,6 @@ SOURCES = [  # (source, path, body for device i)
     ("chirpstack-demo", "/webhooks/chirpstack-demo?event=join", chirpstack_join),
     ("aws-iot-demo", "/webhooks/aws-iot-demo", aws_iot_created),
 ]
-# Simulated time stands still while a function runs, so no AWS call takes any of it; but moto
-# answers in real seconds, which this shared machine stretches: a botocore read timeout counted
-# in them answered webhooks 503 (and queued devices) that DynamoDB answers in milliseconds.
-# The calls keep their attempts; each attempt may wait this long in real time.
-REAL_TIMEOUT_S = 120.0
-
-
-def aws_calls_wait_in_real_time() -> None:
-    made = aws_clients.client_config
-
-    def patient(limits: aws_clients.CallLimits = aws_clients.DEFAULT_LIMITS) -> Any:
-        return made(aws_clients.CallLimits(REAL_TIMEOUT_S, REAL_TIMEOUT_S, limits.attempts))
-
-    aws_clients.client_config = patient
-
-
 # The local stack's webhook invocation (template.yaml's Timeout): its calls must end a reserve before.
 WEBHOOK_CALLS_S = LambdaContext("WebhookFunction").timeout_seconds - ANSWER_SECONDS - RESERVE_SECONDS
 

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import summary, write
+from bench.common import aws_calls_wait_in_real_time, summary, write
 from local.stack import LocalStack, logs_to
 from local.virtual_time import advance
 from sensor_bridge.runtime import clock
@@ -156,6 +156,7 @@ def main() -> None:
     parser.add_argument("--tier", default="trial")
     parser.add_argument("--name", default="readings", help="results file: bench/results/<name>.json")
     args = parser.parse_args()
+    aws_calls_wait_in_real_time()
     result = measure(args.devices, args.minutes, args.tier)
     path = write(args.name, result)
     per_min, delay = result["api_calls_per_minute"], result["delay_measured_to_uploaded_s"]
