@@ -71,6 +71,25 @@ def test_a_slow_token_endpoint_takes_its_time_from_the_same_deadline(
     ledger.check()
 
 
+def test_a_trickling_node_listing_ends_by_the_deadline_and_the_work_is_queued(
+    stack: LocalStack, ledger: Ledger
+) -> None:
+    # No node yet: the webhook lists the asset's nodes first, and that answer (`{"nodes": []}`)
+    # trickles a byte every 400 ms: no read waits long, the whole answer takes about 5 s.
+    stack.simulator.inject({"operation": "nodes", "trickle_ms": 400})
+
+    status, body, took = timed_post(ledger, tts_event())
+
+    assert took < FUNCTION_SECONDS  # before: the listing read on, a byte at a time
+    assert status == 202
+    assert body["results"][0]["status"] == "queued"
+    assert "timed out" in body["results"][0]["detail"]
+    stack.drain()
+    assert len(stack.simulator.state()["nodes"]) == 1
+    assert stack.simulator.state()["created"][ref("strain-gauge-01")] == 1
+    ledger.check()
+
+
 class StallingProxy:
     """A loopback TCP proxy in front of moto. While `stalled` is set, a request is taken in and
     never answered (its connection is closed once the client gives up), as an AWS endpoint that

@@ -4,10 +4,14 @@ already has instead of creating another, which would stay empty."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+import pytest
 
 from local.stack import LocalStack
 from sensor_bridge.delivery.nodes import node_name
+from sensor_bridge.runtime import http
 from sensor_bridge.runtime.process import reset_process_state
 from sensor_bridge.store.aws_clients import dynamodb
 from tests.scenario import SOURCE, Ledger, device_calls, registry, tts_event, with_node
@@ -98,4 +102,22 @@ def test_a_listing_that_cannot_be_read_parks_the_work_instead_of_creating_a_node
     assert _nodes(stack) == []
     (parked,) = stack.queue_messages("dead-letter")
     assert parked["parked_reason"].startswith("the node listing answered 200 with a body that is not")
+    ledger.check()
+
+
+def test_a_listing_too_large_to_read_parks_the_work_instead_of_creating_a_node(
+    stack: LocalStack, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A listing past the bridge's cap on an answer (a small cap here: the real one is 16 MiB).
+    monkeypatch.setattr(http, "ANSWER_MAX_BYTES", 4096)
+    nodes = [{"id": f"node-{i}", "props": {"NAME": f"other {i}"}} for i in range(200)]
+    stack.simulator.inject({"status": 200, "body": json.dumps({"nodes": nodes}), "operation": "nodes"})
+
+    status, body = ledger.post(tts_event())
+
+    assert status == 202
+    assert body["results"][0]["status"] == "parked"
+    assert _nodes(stack) == []
+    (parked,) = stack.queue_messages("dead-letter")
+    assert parked["parked_reason"] == "the node listing answered 200 with a body of more than 4096 bytes"
     ledger.check()

@@ -23,7 +23,9 @@ from sensor_bridge.retry.failures import act_on_failure
 from sensor_bridge.retry.route import act_on, with_upload_mark
 from sensor_bridge.retry.worker import _as_received
 from sensor_bridge.runtime.budget import Budget
-from sensor_bridge.sensor_data.query import StoredObservation, _read
+from sensor_bridge.runtime.http import AnswerTooLarge
+from sensor_bridge.sensor_data.lookups import look, read_look
+from sensor_bridge.sensor_data.query import QUERY, QueryAnswer, StoredObservation
 from sensor_bridge.store.memory_registry import InMemoryRegistry
 from tests.unit.fake_sensor_data import FakeSensorData
 from tests.unit.test_delivery_core import CONFIG
@@ -396,12 +398,34 @@ def test_a_reading_whose_step_raised_is_parked_marked(monkeypatch: pytest.Monkey
 
 # -- reading the query's answer ------------------------------------------------------------------
 def test_the_query_answer_is_read_and_its_failures_are_never_ambiguous() -> None:
-    found: list[list[StoredObservation]] = []
+    found: list[QueryAnswer] = []
+
+    def read(response: httpx.Response) -> object:
+        return read_look(response, QueryAnswer, found, QUERY)
+
     body = b'{"observations": [{"sensorId": "s1", "timestamp": "2025-11-28T00:01:00Z", "values": {"T": 1}}]}'
-    assert _read(httpx.Response(200, content=body), found) == Integrated()
-    assert found[0][0].sensorId == "s1"
-    assert isinstance(_read(httpx.Response(200, content=b'{"items": []}'), found), Parked)
-    failed = _read(httpx.Response(502), found)
+    assert read(httpx.Response(200, content=body)) == Integrated()
+    assert found[0].observations[0].sensorId == "s1"
+    other = read(httpx.Response(200, content=b'{"items": []}'))
+    assert isinstance(other, Parked)
+    assert other.reason.endswith('answered 200 with a body that is not {"observations": [...]}')
+    failed = read(httpx.Response(502))
     assert isinstance(failed, Retryable)
     assert not failed.ambiguous
-    assert isinstance(_read(httpx.Response(429), found), RateLimited)
+    assert isinstance(read(httpx.Response(429)), RateLimited)
+    assert len(found) == 1
+
+
+def test_a_query_answer_too_large_to_read_is_parked_and_never_retried_as_it_was() -> None:
+    request = httpx.Request("POST", "http://api.test/sensor-data/data/observations")
+
+    def too_large() -> httpx.Response:
+        raise AnswerTooLarge(200, 4096, request)
+
+    found: list[QueryAnswer] = []
+    call = look(too_large, QueryAnswer, found, QUERY)
+
+    reason = "the observations query answered 200 with a body of more than 4096 bytes"
+    assert call.outcome == Parked(reason, 200)
+    assert call.status == 200
+    assert found == []

@@ -1,5 +1,5 @@
 """The one HTTP client of the process (kept across warm invocations for connection reuse), and a
-POST that ends by a total deadline."""
+request that ends by a total deadline and a size cap."""
 
 from __future__ import annotations
 
@@ -13,6 +13,18 @@ USER_AGENT = "sensor-bridge/0.1 (+https://github.com/sensor-bridge)"
 # The longest pause a body may take between two of its chunks: an answer's body follows its
 # headers at once (the API's are a few KB); less than the time kept back after the deadline.
 BODY_PAUSE_SECONDS = 0.5
+# The most an answer's body may hold once decoded. The API's answers are a few KB; a node listing
+# of tens of thousands of nodes a few MB. The cap keeps one answer (an endless body, a compressed
+# one that inflates a thousandfold) from taking a 512 MB function's memory.
+ANSWER_MAX_BYTES = 16 * 1024 * 1024
+
+
+class AnswerTooLarge(httpx.DecodingError):
+    """The answer's body passed ANSWER_MAX_BYTES: it was answered (with `status`), but not read."""
+
+    def __init__(self, status: int, limit: int, request: httpx.Request) -> None:
+        super().__init__(f"{status} with a body of more than {limit} bytes", request=request)
+        self.status = status
 
 
 @cache
@@ -32,7 +44,8 @@ def post_within(url: str, seconds: float, **kwargs: Any) -> httpx.Response:
 
 
 def request_within(method: str, url: str, seconds: float, **kwargs: Any) -> httpx.Response:
-    """Send and have the whole answer within `seconds`, or raise httpx.ReadTimeout.
+    """Send and have the whole answer within `seconds`, or raise httpx.ReadTimeout (and
+    AnswerTooLarge past ANSWER_MAX_BYTES).
 
     httpx's timeouts bound each phase and each read, not the call (it has no total timeout:
     encode/httpx#1450), so an answer that trickles in a few bytes at a time never trips them.
@@ -46,8 +59,12 @@ def request_within(method: str, url: str, seconds: float, **kwargs: Any) -> http
         if isinstance(timeouts, dict):
             timeouts["read"] = max(min(deadline - time.monotonic(), BODY_PAUSE_SECONDS), 0.001)
         chunks: list[bytes] = []
+        size = 0
         for chunk in response.iter_bytes():
             chunks.append(chunk)
+            size += len(chunk)
+            if size > ANSWER_MAX_BYTES:
+                raise AnswerTooLarge(response.status_code, ANSWER_MAX_BYTES, response.request)
             if time.monotonic() > deadline:
                 raise httpx.ReadTimeout("no complete answer by the deadline", request=response.request)
         # The chunks are decoded already: the answer built from them must not be decoded again.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
@@ -217,17 +217,3 @@ def _error_summary(answer: httpx.Response) -> str:
 def ms_since(started: float) -> float:
     """Milliseconds since `started` (time.perf_counter()), as a call's duration is reported."""
     return round((time.perf_counter() - started) * 1000, 1)
-
-
-def changing_nothing(call: ApiCall) -> ApiCall:
-    """A call that changes nothing (a listing, a query): a timeout or a dropped answer is asked
-    again as it was, never probed for what it may have done."""
-    if isinstance(call.outcome, Retryable):
-        return replace(call, outcome=replace(call.outcome, ambiguous=False))
-    return call
-
-
-def read_answer_changing_nothing(answer: httpx.Response) -> Outcome | TokenRejected:
-    """`read_answer` of a call that changes nothing: a 5xx is retried as it was."""
-    outcome = read_answer(answer)
-    return replace(outcome, ambiguous=False) if isinstance(outcome, Retryable) else outcome

@@ -2,37 +2,26 @@
 asset, each with its props (`NAME` among them), so the bridge finds the node it created before it
 would create another (a lost creation answer, a lost registry item, a second deployment).
 
-Its answer is read as the integrate call's is (429 rate-limited, 408/5xx/transport errors
-retryable, 401 refreshed once, other 4xx parked). The body's shape is not in the seed: the bridge
-reads `{"nodes": [{"id", "props"}...]}` (sensor-data-api.md) and parks an answer it cannot read
-rather than guess that its node is missing.
+Its answer is read as `sensor_data.lookups` reads a look-up's (429 rate-limited, 408/5xx/transport
+errors retried as they were, 401 refreshed once, other 4xx parked), whole within the call's time
+(`runtime.http.request_within`). The body's shape is not in the seed: the bridge reads
+`{"nodes": [{"id", "props"}...]}` (sensor-data-api.md) and parks an answer it cannot read (or one
+too large to read) rather than guess that its node is missing.
 """
 
 from __future__ import annotations
 
-import time
-
-import httpx
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from sensor_bridge.model.contract import NodeInfo
-from sensor_bridge.model.outcomes import Integrated, Outcome, Parked
+from sensor_bridge.model.outcomes import Integrated, Outcome
 from sensor_bridge.runtime.budget import Budget
-from sensor_bridge.runtime.http import http_client
+from sensor_bridge.runtime.http import request_within
 from sensor_bridge.runtime.observability import tracer
 from sensor_bridge.runtime.settings import settings
-from sensor_bridge.sensor_data.client import (
-    ACCEPT,
-    ApiCall,
-    TokenRejected,
-    changing_nothing,
-    ms_since,
-    read_answer_changing_nothing,
-    remaining_calls,
-    transport_failure,
-    with_token,
-)
+from sensor_bridge.sensor_data.client import ACCEPT, ApiCall, with_token
 from sensor_bridge.sensor_data.limiter import DIRECT, ONBOARDING, Kind
+from sensor_bridge.sensor_data.lookups import Looked, look
 
 
 class NodeListing(BaseModel):
@@ -62,30 +51,27 @@ def list_nodes_direct(
     return list_nodes(source, budget=budget, itwin_id=itwin_id, kind=DIRECT)
 
 
+LISTING = Looked("the node listing", '{"nodes": [...]}')
+
+
 def get_nodes(
     token: str, listed: list[list[NodeInfo]], *, timeout_s: float | None, itwin_id: str | None
 ) -> ApiCall:
     """One GET; a readable 200 appends its nodes to `listed` and is answered `Integrated()`."""
     s = settings()
     itwin_id = itwin_id or s.itwin_id
-    started = time.perf_counter()
-    try:
-        answer = http_client().get(
+    answers: list[NodeListing] = []
+    call = look(
+        lambda: request_within(
+            "GET",
             f"{s.api_base_url}/integrations/nodes",
+            timeout_s if timeout_s is not None else s.api_timeout_seconds,
             params={"iTwinId": itwin_id} if itwin_id else None,
             headers={"Authorization": f"Bearer {token}", "Accept": ACCEPT},
-            timeout=timeout_s if timeout_s is not None else s.api_timeout_seconds,
-        )
-    except httpx.HTTPError as exc:
-        return changing_nothing(transport_failure(exc, started))
-    return ApiCall(_read(answer, listed), answer.status_code, ms_since(started), remaining_calls(answer))
-
-
-def _read(answer: httpx.Response, listed: list[list[NodeInfo]]) -> Outcome | TokenRejected:
-    if answer.status_code != 200:
-        return read_answer_changing_nothing(answer)
-    try:
-        listed.append(NodeListing.model_validate_json(answer.content).nodes)
-    except ValidationError:
-        return Parked('the node listing answered 200 with a body that is not {"nodes": [...]}', 200)
-    return Integrated()
+        ),
+        NodeListing,
+        answers,
+        LISTING,
+    )
+    listed.extend(a.nodes for a in answers)
+    return call
