@@ -5,7 +5,10 @@ idempotency key, so the raw-data query (`sensor_data.query`) asks which of them 
 and only the rest is sent, as the integrate path probes before it creates again.
 
 - The query answered: an observation found stored (the same sensor at the same instant) is left
-  out; a work whose observations are all stored is done without an upload.
+  out; a work whose observations are all stored is done without an upload. A stored timestamp
+  that is no UTC instant (`0001-01-01T00:00:00+01:00`) matches nothing, and the range is clamped
+  to what a datetime holds (a reading at `9999-12-31T23:59:59Z`, which platforms accept): one
+  odd timestamp never fails the batch, at worst its reading is uploaded again.
 - The query failed in a way that passes (429, 5xx, a timeout, the rate or time budget): the works
   wait with their mark. Nothing is sent blind.
 - The query was refused (a 4xx) or answered in a shape the bridge cannot read: it cannot tell,
@@ -21,13 +24,13 @@ from typing import Any
 
 from sensor_bridge.delivery.context import Delivered, Delivery, Failed
 from sensor_bridge.model.outcomes import Deferred, RateLimited, Retryable
-from sensor_bridge.model.readings import iso_timestamp
 from sensor_bridge.runtime.observability import logger
 
 Observation = dict[str, Any]
 # Added to the range's end: the API's `to` may be exclusive (the simulator's is inclusive), and
 # what the range brings in beyond the observations asked for is matched away.
 END_SLACK = timedelta(seconds=1)
+_EARLIEST, _LATEST = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
 CANNOT_TELL = "the observations query failed: uploading without knowing what is stored"
 
 
@@ -36,26 +39,50 @@ def left_to_send(
 ) -> list[list[Observation]] | Delivered:
     """Per work (its observations, one query for them all), what the API does not hold yet; or
     the outcome all of them wait with, when the query cannot be answered now."""
+    try:
+        return _left_to_send(works, source, delivery)
+    except Exception as exc:  # a bug or an outage: these readings fail (not the batch), none sent
+        logger.exception("looking up what is stored raised", extra={"readings": len(works)})
+        return Failed(exc, "readings")
+
+
+def _left_to_send(
+    works: Sequence[list[Observation]], source: str, delivery: Delivery
+) -> list[list[Observation]] | Delivered:
     assert delivery.query is not None  # deliver_many always sets it
     sensor_ids = sorted({o["sensorId"] for observations in works for o in observations})
-    instants = [_instant(o["timestamp"]) for observations in works for o in observations]
-    start, end = _iso(min(instants)), _iso(max(instants) + END_SLACK)
+    start, end = _query_range(works)
     logger.info("looking up an upload that may be stored", extra={"sensors": len(sensor_ids)})
-    try:
-        found = delivery.query(sensor_ids, start, end, source, budget=delivery.budget)
-    except Exception as exc:  # a bug or an outage: these readings fail, nothing was sent
-        logger.exception("observations query raised", extra={"sensors": len(sensor_ids)})
-        return Failed(exc, "readings")
+    found = delivery.query(sensor_ids, start, end, source, budget=delivery.budget)
     if isinstance(found, RateLimited | Deferred | Retryable):
         return found
     if not isinstance(found, Sequence):  # refused (4xx) or an unreadable answer
         logger.warning(CANNOT_TELL, extra={"why": getattr(found, "reason", type(found).__name__)})
         return list(works)
-    stored = {(s.sensorId, _utc(s.timestamp)) for s in found}
+    stored = {(s.sensorId, _stored_instant(s.timestamp)) for s in found}
     return [
         [o for o in observations if (o["sensorId"], _instant(o["timestamp"])) not in stored]
         for observations in works
     ]
+
+
+def _query_range(works: Sequence[list[Observation]]) -> tuple[str, str]:
+    instants = [_instant(o["timestamp"]) for observations in works for o in observations]
+    return _iso(min(instants)), _iso(_shifted(max(instants), END_SLACK))
+
+
+def _shifted(moment: datetime, by: timedelta) -> datetime:
+    try:
+        return moment + by
+    except OverflowError:  # past the end (or start) of time: the range stops there
+        return _LATEST if by > timedelta(0) else _EARLIEST
+
+
+def _stored_instant(moment: datetime) -> datetime | None:
+    try:
+        return _utc(moment)
+    except OverflowError:  # no UTC instant (`0001-01-01T00:00:00+01:00`): it matches nothing
+        return None
 
 
 def _instant(timestamp: str) -> datetime:
@@ -68,4 +95,6 @@ def _utc(moment: datetime) -> datetime:
 
 
 def _iso(moment: datetime) -> str:
-    return iso_timestamp(moment.timestamp())
+    # As model.readings.iso_timestamp writes it, but from the datetime: datetime.max as a float
+    # of epoch seconds rounds up into the year 10000.
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

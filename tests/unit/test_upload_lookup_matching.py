@@ -1,0 +1,83 @@
+"""Looking before re-sending a reading: what the raw-data query's answer is matched against, and
+how one odd work or answer is kept from taking its batch down (tests/unit/test_upload_lookup.py:
+the look-up's outcomes)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from sensor_bridge.delivery.context import Downstream
+from sensor_bridge.delivery.deliver import deliver_many
+from sensor_bridge.model.outcomes import Integrated
+from sensor_bridge.model.work import WorkItem
+from sensor_bridge.platforms.base import iso_instant
+from sensor_bridge.sensor_data.query import StoredObservation
+from sensor_bridge.store.memory_registry import InMemoryRegistry
+from tests.unit.fake_sensor_data import FakeSensorData
+from tests.unit.test_delivery_core import CONFIG
+from tests.unit.test_upload_lookup import SOURCE, FakeUploads, reading_work
+
+EDGE_OF_TIME = "9999-12-31T23:59:59Z"  # the latest measurement time platforms.base accepts
+
+
+@pytest.fixture
+def registry() -> InMemoryRegistry:
+    registry = InMemoryRegistry()
+    registry.nodes[SOURCE] = {"node_id": "node-1"}
+    return registry
+
+
+@pytest.fixture
+def calls() -> FakeUploads:
+    return FakeUploads()
+
+
+def measured(at: str, **fields: Any) -> WorkItem:
+    """The sample reading's work, measured at `at` instead (as the platform's parser reads it)."""
+    work = reading_work(**fields)
+    reading = work.event.reading
+    assert reading is not None
+    return replace(work, event=replace(work.event, reading=replace(reading, measured_at=iso_instant(at))))
+
+
+def deliver_all(works: list[WorkItem], registry: InMemoryRegistry, calls: FakeUploads) -> list[Any]:
+    downstream = Downstream(integrate=FakeSensorData(), upload=calls.upload, query=calls.query)
+    return deliver_many(works, CONFIG, registry=registry, downstream=downstream)
+
+
+def test_a_reading_at_the_edge_of_time_is_looked_up_and_its_sibling_still_uploads(
+    registry: InMemoryRegistry, calls: FakeUploads
+) -> None:
+    sibling = measured("2025-11-28T00:01:00Z")
+    poison = measured(EDGE_OF_TIME, upload_uncertain=True)
+
+    outcomes = deliver_all([sibling, poison], registry, calls)
+
+    assert [type(o) for o in outcomes] == [Integrated, Integrated]
+    assert [o.forwarded for o in outcomes] == [1, 1]
+    ((_, _, end),) = calls.queries
+    assert end == "9999-12-31T23:59:59.999Z"  # the range's end, clamped to the latest instant
+    assert sorted(o["timestamp"] for o in calls.stored) == [
+        "2025-11-28T00:01:00.000Z",
+        "9999-12-31T23:59:59.000Z",
+    ]
+
+
+@pytest.mark.parametrize("answered", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_a_stored_timestamp_beyond_the_utc_range_matches_nothing(
+    registry: InMemoryRegistry, calls: FakeUploads, answered: str
+) -> None:
+    work = measured("2025-11-28T00:01:00Z", upload_uncertain=True)
+    calls.query_answers.append(
+        [StoredObservation(sensorId="any", timestamp=datetime.fromisoformat(answered))]
+    )
+
+    (outcome,) = deliver_all([work], registry, calls)
+
+    assert isinstance(outcome, Integrated)
+    assert outcome.forwarded == 1
+    assert calls.uploads == 1  # not found stored: sent
