@@ -9,6 +9,7 @@ simulator over HTTP; the tests count what the simulator stored and which calls r
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 
 from local.stack import LocalStack
+from sensor_bridge.retry import redrive
 from sensor_bridge.store.dynamodb_registry import DynamoDBRegistry
 from tests.e2e.test_readings_end_to_end import post, sensor_id, state, stored
 
@@ -166,8 +168,41 @@ def test_a_reading_message_received_twice_after_its_first_answer_was_lost_upload
     assert statuses(stack, "upload_calls") == [202]
 
 
+def test_a_stored_reading_sqs_dead_lettered_itself_is_looked_up_not_stored_again_after_a_move(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long DynamoDB outage: the upload is stored but the registry's mark cannot be written, so
+    every receive fails the message, and SQS moves it to the dead-letter queue after
+    maxReceiveCount, with the body it was queued with (no `upload_uncertain`). The operator's
+    redrive sends it as a new message, received once: the redrive marks it, so it looks first."""
+    monkeypatch.setattr(DynamoDBRegistry, "record_uploaded", _throttled)
+    assert post(stack, EVENT)[0] == 200
+    stack.drain()
+    assert stored(stack) == [the_observation(stack)]
+    (parked,) = stack.queue_messages("dead-letter")
+    assert parked["parked_reason"] is None  # SQS's own redrive: no reason, no mark of ours
+    assert "upload_uncertain" not in parked
+    monkeypatch.undo()  # DynamoDB is back
+
+    out = io.StringIO()
+    assert redrive.main(["move"], out=out) == 0
+    stack.drain()
+
+    assert stored(stack) == [the_observation(stack)]  # once
+    assert statuses(stack, "upload_calls") == [202]
+    assert stack.queue_messages("dead-letter") == []
+    assert stack.queue_messages("retry") == []
+
+
 def _unavailable(*_: Any, **__: Any) -> None:
     raise RuntimeError("the registry is out")
+
+
+def _throttled(*_: Any, **__: Any) -> None:
+    from botocore.exceptions import ClientError
+
+    error = {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}
+    raise ClientError(error, "UpdateItem")
 
 
 def retry_handler(stack: LocalStack, work: dict[str, Any], *, receive_count: int) -> Any:

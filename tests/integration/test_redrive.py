@@ -1,5 +1,5 @@
 """Redrive: list what is parked and why, move it back to the retry queue, and see it delivered.
-Against the local stack (moto SQS, which does not implement StartMessageMoveTask)."""
+Against the local stack (moto SQS)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ import json
 import os
 import subprocess
 import sys
-from typing import Any
-
-import pytest
+from dataclasses import replace
 
 from local.stack import LocalStack
 from sensor_bridge.model.device_event import DeviceEvent
@@ -19,6 +17,7 @@ from sensor_bridge.retry import redrive
 from sensor_bridge.store.aws_clients import sqs
 from tests.conftest import ROOT
 from tests.scenario import APP, Ledger, changes, ref, tts_event, with_node
+from tests.unit.test_upload_lookup import reading_work
 
 PARKED = ["gauge-a", "gauge-b", "gauge-c"]
 
@@ -67,8 +66,7 @@ def test_move_redrives_parked_work_which_is_then_delivered_once(stack: LocalStac
 
     printed = run("move")
 
-    assert printed.startswith("moved 3 messages with receive/send/delete")
-    assert "StartMessageMoveTask unavailable" in printed
+    assert printed.startswith("moved 3 messages; 0 carrying a reading marked upload_uncertain")
     assert stack.queue_messages("dead-letter") == []
     assert len(stack.queue_messages("retry")) == 3
     stack.drain()
@@ -84,7 +82,7 @@ def test_move_with_max_moves_only_that_many(stack: LocalStack) -> None:
 
     printed = run("move", "--max", "2")
 
-    assert printed.startswith("moved 2 messages with receive/send/delete")
+    assert printed.startswith("moved 2 messages;")
     assert len(stack.queue_messages("retry")) == 2
     assert len(stack.queue_messages("dead-letter")) == 1
 
@@ -123,49 +121,41 @@ def test_list_explains_messages_the_retry_queue_redrove_itself(stack: LocalStack
     assert rows[1]["reason"] == f"{redrive.SQS_REDRIVEN}; last error: connection dropped: RemoteProtocolError"
 
 
-class _MoveTaskSqs:
-    """An SQS client that implements StartMessageMoveTask (as AWS does)."""
-
-    def __init__(self) -> None:
-        self.started: list[dict[str, Any]] = []
-
-    def get_queue_attributes(self, QueueUrl: str, AttributeNames: list[str]) -> dict[str, Any]:
-        return {
-            "Attributes": {"QueueArn": f"arn:aws:sqs:eu-west-1:123456789012:{QueueUrl.rsplit('/', 1)[1]}"}
-        }
-
-    def start_message_move_task(self, **kwargs: Any) -> dict[str, Any]:
-        self.started.append(kwargs)
-        return {"TaskHandle": "task-1"}
-
-    def list_message_move_tasks(self, **kwargs: Any) -> dict[str, Any]:
-        return {
-            "Results": [{"TaskHandle": "task-1", "Status": "RUNNING", "ApproximateNumberOfMessagesToMove": 7}]
-        }
-
-
-def test_move_uses_start_message_move_task_where_the_endpoint_has_it(
-    monkeypatch: pytest.MonkeyPatch,
+def test_move_marks_each_moved_reading_upload_uncertain_unless_the_api_refused_it(
+    stack: LocalStack,
 ) -> None:
-    from sensor_bridge.runtime import settings
+    """A reading on the dead-letter queue may have been stored (SQS moved it after its handler
+    failed, or it gave up after lost answers): moved, it is looked up before it is uploaded. One
+    the API refused (a 4xx) was not stored; a device's work has no reading; both go as they are."""
+    assert stack.resources is not None
+    reading = reading_work()
+    works = {
+        "sqs-redriven": reading,
+        "gave-up": replace(reading, attempts=8, parked_reason="gave up after 8 attempts: 503 Unavailable"),
+        "refused": replace(reading, parked_reason="422 InvalidUploadDataRequest: unknown metric"),
+        "device-only": reading.device_only(),
+    }
+    for name, work in works.items():
+        sqs().send_message(
+            QueueUrl=stack.resources.dead_letter_queue_url,
+            MessageBody=replace(work, work_id=name).to_message(),
+        )
+    sqs().send_message(QueueUrl=stack.resources.dead_letter_queue_url, MessageBody="not a work item")
 
-    monkeypatch.setenv("RETRY_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/123456789012/sb-retry")
-    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/123456789012/sb-dlq")
-    settings.settings.cache_clear()
-    fake = _MoveTaskSqs()
-    monkeypatch.setattr(redrive, "sqs", lambda: fake)
-    try:
-        printed = run("move")
-    finally:
-        settings.settings.cache_clear()
+    printed = run("move")
 
-    assert printed == "StartMessageMoveTask started (task task-1): about 7 messages to move\n"
-    assert fake.started == [
-        {
-            "SourceArn": "arn:aws:sqs:eu-west-1:123456789012:sb-dlq",
-            "DestinationArn": "arn:aws:sqs:eu-west-1:123456789012:sb-retry",
-        }
+    assert printed.startswith("moved 5 messages; 2 carrying a reading marked upload_uncertain")
+    bodies = [
+        m["Body"]
+        for m in sqs().receive_message(QueueUrl=stack.resources.retry_queue_url, MaxNumberOfMessages=10)[
+            "Messages"
+        ]
     ]
+    assert "not a work item" in bodies
+    marks = {
+        w.work_id: w.upload_uncertain for w in map(WorkItem.from_message, set(bodies) - {"not a work item"})
+    }
+    assert marks == {"sqs-redriven": True, "gave-up": True, "refused": False, "device-only": False}
 
 
 def test_cli_lists_parked_work_against_the_local_stack(stack: LocalStack) -> None:

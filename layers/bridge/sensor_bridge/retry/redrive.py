@@ -7,10 +7,11 @@
 
 Queue URLs come from the same environment variables as the functions (RETRY_QUEUE_URL,
 DEAD_LETTER_QUEUE_URL), and AWS access from the usual boto3 chain (AWS_ENDPOINT_URL reaches the
-local stack). `move` uses SQS StartMessageMoveTask where the endpoint implements it and no --max
-is given; otherwise it receives, sends and deletes, in that order (a crash between send and delete
+local stack). `move` receives, sends and deletes, in that order (a crash between send and delete
 leaves a copy on both queues: delivery is idempotent, so a copy costs a call, never a duplicate).
-Redriven work starts afresh: the retry function resets its attempt count.
+It does not use SQS's StartMessageMoveTask: that moves bodies as they are, and a moved reading
+must be marked `upload_uncertain` (`redriven`). Redriven work starts afresh: the retry function
+resets its attempt count.
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ import argparse
 import json
 import re
 import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -35,8 +35,9 @@ SQS_REDRIVEN = "no reason recorded: the retry function failed on it repeatedly (
 # How long `list` hides the messages it has read, so one listing sees each once; they are made
 # visible again straight after.
 LIST_VISIBILITY_SECONDS = 30
-MOVE_TASK = "StartMessageMoveTask"
-RECEIVE_SEND_DELETE = "receive/send/delete"
+# The API's definite refusal: a 4xx status first, as `sensor_data.client.read_answer` writes it
+# (not 408: a timeout, which may have been applied).
+_REFUSAL = re.compile(r"4(?!08)\d\d\b")
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,8 @@ class ParkedWork:
 
 @dataclass(frozen=True)
 class Moved:
-    method: str  # MOVE_TASK or RECEIVE_SEND_DELETE
-    messages: int  # moved (receive/send/delete), or to move (the task's estimate)
-    detail: str = ""
+    messages: int
+    marked: int  # works carrying a reading, marked `upload_uncertain` on their way (`redriven`)
 
 
 def describe(message_id: str, body: str) -> ParkedWork:
@@ -104,51 +104,43 @@ def list_parked(limit: int | None = None) -> list[ParkedWork]:
 
 
 def move(limit: int | None = None) -> Moved:
-    """Dead-letter queue → retry queue. A move task where available; else receive/send/delete."""
+    """Dead-letter queue → retry queue, each message received, sent (its work marked, see
+    `redriven`) and deleted, in that order."""
     s = settings()
-    if limit is None:
-        started = _start_move_task(_arn(s.dead_letter_queue_url), _arn(s.retry_queue_url))
-        if isinstance(started, Moved):
-            return started
-        fallback = f"{MOVE_TASK} unavailable ({started})"
-    else:
-        fallback = f"{MOVE_TASK} cannot stop after {limit} messages"
-    moved = 0
+    moved = marked = 0
     for message in _receive(s.dead_letter_queue_url, limit, visibility=60):
         attributes = {
             name: {k: v for k, v in value.items() if k in ("DataType", "StringValue", "BinaryValue")}
             for name, value in (message.get("MessageAttributes") or {}).items()
         }
-        sqs().send_message(
-            QueueUrl=s.retry_queue_url, MessageBody=message["Body"], MessageAttributes=attributes
-        )
+        body = redriven(message["Body"])
+        sqs().send_message(QueueUrl=s.retry_queue_url, MessageBody=body, MessageAttributes=attributes)
         sqs().delete_message(QueueUrl=s.dead_letter_queue_url, ReceiptHandle=message["ReceiptHandle"])
         moved += 1
-    return Moved(RECEIVE_SEND_DELETE, moved, fallback)
+        marked += body != message["Body"]
+    return Moved(moved, marked)
 
 
-def _start_move_task(source_arn: str, destination_arn: str) -> Moved | str:
-    from botocore.exceptions import ClientError
-
+def redriven(body: str) -> str:
+    """The body to send again: a work carrying a reading marked `upload_uncertain`, unless its
+    parked reason is the API's definite refusal. A reading parked by SQS's own redrive (its
+    handler failed maxReceiveCount times, e.g. the registry's mark of a stored upload could not be
+    written) carries no mark, and sent as a new message (received once) it would upload without
+    looking: a moved reading may have been stored, and one query more is cheap."""
     try:
-        answer = sqs().start_message_move_task(SourceArn=source_arn, DestinationArn=destination_arn)
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        return _short(f"{error.get('Code') or status or 'error'}: {error.get('Message') or exc}")
-    handle = answer.get("TaskHandle", "")
-    estimate = _task_estimate(source_arn, handle)
-    return Moved(MOVE_TASK, estimate, f"task {handle}")
+        work = WorkItem.from_message(body)
+    except (ValueError, KeyError, TypeError):
+        return body  # sent as it is, as it came: the retry function cannot read it either
+    if work.event.reading is None or work.upload_uncertain or refused(work.parked_reason):
+        return body
+    return replace(work, upload_uncertain=True).to_message()
 
 
-def _task_estimate(source_arn: str, handle: str) -> int:
-    for _ in range(10):
-        tasks = sqs().list_message_move_tasks(SourceArn=source_arn, MaxResults=10).get("Results", [])
-        mine = next((t for t in tasks if t.get("TaskHandle") == handle), tasks[0] if tasks else {})
-        if "ApproximateNumberOfMessagesToMove" in mine:
-            return int(mine["ApproximateNumberOfMessagesToMove"])
-        time.sleep(0.5)
-    return -1
+def refused(reason: str | None) -> bool:
+    """Whether a parked reason starts with the API's definite refusal of the work's last call (a
+    4xx other than 408): nothing of that call was stored. What an earlier call whose answer was
+    lost may have stored, the work's own mark already says (`retry.route.with_upload_mark`)."""
+    return reason is not None and _REFUSAL.match(reason) is not None
 
 
 def _receive(url: str, limit: int | None, *, visibility: int) -> Iterator[dict[str, Any]]:
@@ -171,18 +163,6 @@ def _receive(url: str, limit: int | None, *, visibility: int) -> Iterator[dict[s
         for message in batch:
             seen += 1
             yield message
-
-
-def _short(text: str, limit: int = 120) -> str:
-    """One line of an error: some endpoints answer an unimplemented action with an HTML page."""
-    lines = [line.strip() for line in re.sub(r"<[^>]+>", " ", text).splitlines()]
-    line = " ".join(" ".join(part for part in lines if part).split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-def _arn(url: str) -> str:
-    answer = sqs().get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
-    return str(answer["Attributes"]["QueueArn"])
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -224,10 +204,11 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
             print_table(parked, out)
         return 0
     result = move(args.max)
-    if result.method == MOVE_TASK:
-        print(f"{MOVE_TASK} started ({result.detail}): about {result.messages} messages to move", file=out)
-    else:
-        print(f"moved {result.messages} messages with {RECEIVE_SEND_DELETE}: {result.detail}", file=out)
+    print(
+        f"moved {result.messages} messages; {result.marked} carrying a reading marked upload_uncertain"
+        " (looked up before they are uploaded)",
+        file=out,
+    )
     return 0
 
 
