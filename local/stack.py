@@ -336,6 +336,14 @@ class LocalStack:
             items.append(body)
         return items
 
+    def take_messages(self, which: str) -> list[dict[str, Any]]:
+        """The work items on a queue, as `queue_messages` reads them, and the queue emptied: a test
+        then hands them to the retry function in the order it chooses (SQS's PurgeQueue allows
+        one purge a minute)."""
+        items = self.queue_messages(which)
+        self._moto_queue(which)._messages.clear()
+        return items
+
     def _moto_queue(self, which: str) -> Any:
         from moto.core.models import DEFAULT_ACCOUNT_ID
         from moto.sqs.models import sqs_backends

@@ -135,7 +135,7 @@ def test_one_reading_queued_twice_is_uploaded_once(stack: LocalStack) -> None:
     assert post(stack, EVENT)[0] == 200
     (message,) = stack.queue_messages("retry")
     assert stack.resources is not None
-    body = json.dumps({k: v for k, v in message.items() if k != "_delay_seconds"})
+    body = json.dumps(without_delay(message))
     boto3.client("sqs").send_message(QueueUrl=stack.resources.retry_queue_url, MessageBody=body)
 
     stack.drain()
@@ -194,6 +194,36 @@ def test_a_stored_reading_sqs_dead_lettered_itself_is_looked_up_not_stored_again
     assert stack.queue_messages("retry") == []
 
 
+def test_copies_of_one_reading_whose_look_up_waits_all_go_back_marked(stack: LocalStack) -> None:
+    """Two copies of one work in one retry batch: the first is the platform's resend (unmarked),
+    the second the copy whose upload was stored but not answered. The copy kept is looked up; the
+    query answers 429; both go back on the queue, and both must keep the mark: the unmarked one,
+    received alone later, would upload blind and store the reading twice."""
+    import boto3
+
+    assert post(stack, EVENT)[0] == 200
+    (resent,) = stack.take_messages("retry")
+    stack.simulator.inject({"drop": True, "after_apply": True, "operation": "upload"})
+    retry_handler(stack, resent, receive_count=1)  # stored, its answer lost: queued again, marked
+    (uncertain,) = stack.take_messages("retry")
+    assert uncertain["upload_uncertain"] is True
+    stack.simulator.inject({"status": 429, "retry_after": 5, "operation": "query"})
+
+    retry_batch(stack, [resent, uncertain], receive_count=1)
+
+    queued = stack.take_messages("retry")
+    assert len(queued) == 2
+    assert [work.get("upload_uncertain") for work in queued] == [True, True]
+    (resent_again,) = [work for work in queued if work["attempts"] == resent["attempts"] + 1]
+    assert stack.resources is not None
+    body = json.dumps(without_delay(resent_again))
+    boto3.client("sqs").send_message(QueueUrl=stack.resources.retry_queue_url, MessageBody=body)
+    stack.drain()  # the resend's copy alone: looked up, found stored, not sent
+    assert stored(stack) == [the_observation(stack)]
+    assert statuses(stack, "upload_calls") == [0]
+    assert statuses(stack, "query_calls") == [429, 200]
+
+
 def _unavailable(*_: Any, **__: Any) -> None:
     raise RuntimeError("the registry is out")
 
@@ -205,17 +235,28 @@ def _throttled(*_: Any, **__: Any) -> None:
     raise ClientError(error, "UpdateItem")
 
 
+def without_delay(work: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in work.items() if k != "_delay_seconds"}
+
+
 def retry_handler(stack: LocalStack, work: dict[str, Any], *, receive_count: int) -> Any:
     """The retry function on one SQS record of this work, as the event source mapping builds it."""
+    return retry_batch(stack, [work], receive_count=receive_count)
+
+
+def retry_batch(stack: LocalStack, works: list[dict[str, Any]], *, receive_count: int) -> Any:
+    """The retry function on a batch of SQS records, one per work, in order."""
     from local.apigw import LambdaContext, sqs_event
 
-    body = json.dumps({k: v for k, v in work.items() if k != "_delay_seconds"})
-    message = {
-        "MessageId": "again",
-        "ReceiptHandle": "r",
-        "Body": body,
-        "Attributes": {"ApproximateReceiveCount": str(receive_count)},
-    }
+    messages = [
+        {
+            "MessageId": f"again-{n}",
+            "ReceiptHandle": f"r-{n}",
+            "Body": json.dumps(without_delay(work)),
+            "Attributes": {"ApproximateReceiveCount": str(receive_count)},
+        }
+        for n, work in enumerate(works)
+    ]
     assert stack.resources is not None
-    event = sqs_event([message], stack.resources.retry_queue_arn)
+    event = sqs_event(messages, stack.resources.retry_queue_arn)
     return stack.poller.handler(event, LambdaContext("sensor-bridge-retry", timeout_seconds=60))

@@ -12,14 +12,16 @@ import pytest
 
 from sensor_bridge.delivery.context import Downstream
 from sensor_bridge.delivery.deliver import deliver_many
-from sensor_bridge.model.outcomes import Integrated
+from sensor_bridge.model.outcomes import Integrated, Retryable
+from sensor_bridge.model.readings import iso_timestamp
 from sensor_bridge.model.work import WorkItem
 from sensor_bridge.platforms.base import iso_instant
+from sensor_bridge.retry.route import with_upload_mark
 from sensor_bridge.sensor_data.query import StoredObservation
 from sensor_bridge.store.memory_registry import InMemoryRegistry
 from tests.unit.fake_sensor_data import FakeSensorData
 from tests.unit.test_delivery_core import CONFIG
-from tests.unit.test_upload_lookup import SOURCE, FakeUploads, reading_work
+from tests.unit.test_upload_lookup import LOST, SOURCE, FakeUploads, reading_work
 
 EDGE_OF_TIME = "9999-12-31T23:59:59Z"  # the latest measurement time platforms.base accepts
 
@@ -36,12 +38,14 @@ def calls() -> FakeUploads:
     return FakeUploads()
 
 
-def measured(at: str, **fields: Any) -> WorkItem:
-    """The sample reading's work, measured at `at` instead (as the platform's parser reads it)."""
+def measured(at: str | None, **fields: Any) -> WorkItem:
+    """The sample reading's work, measured at `at` instead (as the platform's parser reads it;
+    None: the platform gave no measurement time)."""
     work = reading_work(**fields)
     reading = work.event.reading
     assert reading is not None
-    return replace(work, event=replace(work.event, reading=replace(reading, measured_at=iso_instant(at))))
+    moment = iso_instant(at) if at is not None else None
+    return replace(work, event=replace(work.event, reading=replace(reading, measured_at=moment)))
 
 
 def deliver_all(works: list[WorkItem], registry: InMemoryRegistry, calls: FakeUploads) -> list[Any]:
@@ -81,3 +85,22 @@ def test_a_stored_timestamp_beyond_the_utc_range_matches_nothing(
     assert isinstance(outcome, Integrated)
     assert outcome.forwarded == 1
     assert calls.uploads == 1  # not found stored: sent
+
+
+def test_copies_of_a_reading_without_a_measurement_time_look_for_what_the_uncertain_one_sent(
+    registry: InMemoryRegistry, calls: FakeUploads
+) -> None:
+    first = measured(None, first_seen=1764288060.0)  # its timestamp: when the bridge first had it
+    calls.upload_answers.append(LOST)
+    (lost,) = deliver_all([first], registry, calls)
+    assert isinstance(lost, Retryable)
+    marked = with_upload_mark(first.after_attempt(lost.reason), lost)
+    # The platform's resend of the same message, received 90 s later: the same work, unmarked.
+    resent = replace(first, first_seen=first.first_seen + 90, holder="resent")
+
+    outcomes = deliver_all([resent, marked], registry, calls)
+
+    assert [type(o) for o in outcomes] == [Integrated, Integrated]
+    ((_, start, _),) = calls.queries
+    assert start == iso_timestamp(first.first_seen)
+    assert (calls.uploads, len(calls.stored)) == (1, 1)  # found stored: not sent again

@@ -22,7 +22,7 @@ from sensor_bridge.delivery.stored import left_to_send
 from sensor_bridge.model.outcomes import Deferred, Integrated, Outcome, Parked, Removed, Retryable
 from sensor_bridge.model.profiles import select_profile, sensor_ref_id, with_known_facts
 from sensor_bridge.model.readings import iso_timestamp, sensor_values
-from sensor_bridge.model.work import WorkItem
+from sensor_bridge.model.work import WorkItem, agreeing_copies
 from sensor_bridge.runtime.observability import Metric, count, logger
 from sensor_bridge.runtime.settings import settings
 
@@ -44,8 +44,7 @@ def forward_readings(works: Sequence[WorkItem], outcomes: dict[int, Delivered], 
     firsts: dict[str, int] = {}  # work id -> the index of its first copy with a reading to send
     twins: dict[int, int] = {}  # a later copy of the same work -> its first copy
     # A copy's upload may be stored (it is `upload_uncertain`): the copy kept looks before it sends.
-    uncertain = {work.work_id for work in works if work.upload_uncertain}
-    for index, work in enumerate(works):
+    for index, work in enumerate(agreeing_copies(works)):
         outcome = outcomes[index]
         if work.event.reading is not None and isinstance(outcome, Removed):
             # Superseded: the platform deleted the device after this was measured.
@@ -61,9 +60,7 @@ def forward_readings(works: Sequence[WorkItem], outcomes: dict[int, Delivered], 
             twins[index] = firsts[work.work_id]
             continue
         firsts[work.work_id] = index
-        _prepare(
-            index, replace(work, upload_uncertain=work.work_id in uncertain), outcomes, pending, delivery
-        )
+        _prepare(index, work, outcomes, pending, delivery)
     pending = _looked_up(pending, outcomes, delivery)
     for call in upload_calls(pending, settings().upload_max_observations):
         for item, result in _send(call, delivery):

@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -139,3 +140,23 @@ class WorkItem:
             upload_only=bool(data.get("upload_only", False)),
             upload_uncertain=bool(data.get("upload_uncertain", False)),
         )
+
+
+def agreeing_copies(works: Sequence[WorkItem]) -> list[WorkItem]:
+    """The works, the copies of one work among them (a platform's resend queues its reading again
+    under the same work id) agreeing with the copy whose upload may be stored: if one is
+    `upload_uncertain`, every copy with the reading is marked, so that whichever is kept is looked
+    up and whichever goes back on the queue keeps the mark, and takes that copy's `first_seen`,
+    the timestamp of a reading the platform gave no measurement time, so the look-up asks for
+    what that upload sent."""
+    uncertain: dict[str, WorkItem] = {}
+    for work in works:
+        if work.upload_uncertain and work.event.reading is not None:
+            uncertain.setdefault(work.work_id, work)
+    return [_agreeing(work, uncertain.get(work.work_id)) for work in works]
+
+
+def _agreeing(work: WorkItem, uncertain: WorkItem | None) -> WorkItem:
+    if uncertain is None or work.event.reading is None:
+        return work
+    return replace(work, upload_uncertain=True, first_seen=uncertain.first_seen)

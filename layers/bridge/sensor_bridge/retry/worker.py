@@ -14,7 +14,7 @@ from typing import Any
 
 from sensor_bridge.delivery.context import Failed
 from sensor_bridge.delivery.deliver import deliver_many
-from sensor_bridge.model.work import WorkItem
+from sensor_bridge.model.work import WorkItem, agreeing_copies
 from sensor_bridge.retry.failures import act_on_failure
 from sensor_bridge.retry.pace import pace
 from sensor_bridge.retry.queue import schedule
@@ -75,6 +75,9 @@ def _process(
             due.append((message_id, waiting))
     if not due:
         return answers
+    # Copies of one work agree on its upload mark before any is delivered or put back (pace).
+    message_ids = [message_id for message_id, _ in due]
+    due = list(zip(message_ids, agreeing_copies([work for _, work in due]), strict=True))
     try:
         # What the rate budget cannot take now goes back at once, each call's share at its turn.
         due, later = pace(due)
