@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from local.stack import LocalStack
-from sensor_bridge.retry.route import NOTHING_TO_REMOVE, SUPERSEDED, UNCHANGED
+from sensor_bridge.retry.route import DESCRIBED_SINCE, NOTHING_TO_REMOVE, SUPERSEDED, UNCHANGED
 from tests.conftest import load_event
 from tests.e2e.test_delivery_scenarios import Ledger, tts_event, with_node
 from tests.integration.test_observability import cloudwatch_output, lines
@@ -170,3 +170,45 @@ def test_creation_older_than_a_processed_deletion_is_superseded_not_removed(read
     )
     assert log["level"] == "INFO"
     assert sum(ready.simulator.state()["created"].values()) == created_before  # no creation sent
+
+
+def _thing_at(minutes_after: int, latitude: str) -> dict[str, Any]:
+    """pier-env-11's thing event, `minutes_after` its creation, placing it at `latitude`."""
+    event = load_event("aws-iot-02-thing-created.json")
+    body = json.loads(event["body"])
+    body["attributes"]["latitude"] = latitude
+    if minutes_after:
+        body |= {"operation": "UPDATED", "eventId": f"update-{minutes_after}"}
+        body["timestamp"] += minutes_after * 60_000
+        body["versionNumber"] += minutes_after
+    event["body"] = json.dumps(body)
+    return event
+
+
+def _latitude(stack: LocalStack) -> float:
+    (device,) = [d for d in stack.simulator.state()["devices"] if d["props"].get("NAME") == "pier-env-11"]
+    latitude: float = device["props"]["LOCATION"]["coordinates"][1]
+    return latitude
+
+
+def test_a_description_older_than_one_applied_is_superseded_and_the_newer_stands(
+    ready: LocalStack,
+) -> None:
+    assert answered(ready, _thing_at(0, "51.5"))[1]["status"] == "integrated"
+    assert answered(ready, _thing_at(20, "52.0"))[1]["status"] == "updated"
+    calls = len(ready.simulator.state()["calls"])
+
+    # The update made ten minutes before the last one, delivered after it (a platform's retry).
+    status, late, metrics, _ = answered(ready, _thing_at(10, "51.8"))
+
+    assert (status, late["status"], late["detail"], metrics) == (
+        200,
+        "superseded",
+        DESCRIBED_SINCE,
+        {"Superseded"},
+    )
+    assert len(ready.simulator.state()["calls"]) == calls  # nothing sent
+    assert _latitude(ready) == 52.0
+    # A description newer than the last is applied as ever.
+    assert answered(ready, _thing_at(30, "52.5"))[1]["status"] == "updated"
+    assert _latitude(ready) == 52.5

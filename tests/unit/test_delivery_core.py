@@ -152,6 +152,29 @@ def test_removing_a_device_never_created_leaves_a_tombstone_and_no_call(
     assert api.requests == []
 
 
+def test_a_full_description_older_than_the_last_applied_is_superseded_and_a_partial_one_is_not(
+    registry: InMemoryRegistry, api: FakeSensorData
+) -> None:
+    newer = work("m", model="EnvironmentSensor", occurred_at=200.0, announced=True)
+    assert isinstance(run([newer], registry, api)[0], Integrated)
+    older = work("m", attributes={"kind": "electricity-meter"}, occurred_at=100.0, announced=True)
+
+    (late,) = run([older], registry, api)
+
+    assert late == Integrated(unchanged=True, superseded=True, profile="electricity-meter")
+    assert len(api.requests) == 1  # the newer description stands
+    # An older partial event (telemetry naming the device) fills in what is known: no call either,
+    # and it is not taken for a stale description.
+    partial = work("m", occurred_at=50.0, partial=True)
+    assert run([partial], registry, api) == [Integrated(unchanged=True, profile="environment-sensor")]
+    # A newer description is applied as ever.
+    latest = work("m", attributes={"kind": "electricity-meter"}, occurred_at=300.0, announced=True)
+    (applied,) = run([latest], registry, api)
+    assert isinstance(applied, Integrated)
+    assert (applied.unchanged, applied.superseded, applied.created) == (False, False, False)
+    assert api.changes()[-1] == ("update", "m")
+
+
 def test_removing_an_integrated_device_sends_a_remove_alone(
     registry: InMemoryRegistry, api: FakeSensorData
 ) -> None:

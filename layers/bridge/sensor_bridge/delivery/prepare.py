@@ -1,7 +1,8 @@
 """Preparing one work item: the registry decides what to send, and the device's lease is taken.
 
 What needs no call is answered here: unchanged (integrated exactly as described), superseded by a
-later deletion, never created (a removal with nothing downstream), or in flight elsewhere.
+later deletion or by a later full description already applied, never created (a removal with
+nothing downstream), or in flight elsewhere.
 Everything else becomes a `Prepared` change; `new` and `update` carry their write-ahead mark,
 which `send` writes just before their call (a device the registry has never seen has its record
 created with the mark and the lease in one write).
@@ -131,7 +132,7 @@ def _prepared(
 def _needs_no_call(
     work: WorkItem, record: DeviceRecord | None, spec: DeviceSpec, delivery: Delivery
 ) -> Outcome | None:
-    """Unchanged (note the announcement) or superseded by a later deletion: no call to make."""
+    """Unchanged (note the announcement) or superseded by a later deletion or description: no call."""
     if _unchanged(record, spec):
         assert record is not None  # _unchanged holds only for a record
         delivery.unchanged[(work.event.source, work.event.device_id)] = record
@@ -140,6 +141,9 @@ def _needs_no_call(
         return Integrated(unchanged=True, profile=spec.profile)
     if _deleted_since(record, work):
         return Removed(superseded=True)
+    if _described_since(record, work):
+        logger.warning("stale description ignored: the platform described the device again after it")
+        return Integrated(unchanged=True, superseded=True, profile=spec.profile)
     return None
 
 
@@ -168,6 +172,19 @@ def _deleted_since(record: DeviceRecord | None, work: WorkItem) -> bool:
         and not record.maybe_created
         and record.removed_at is not None
         and work.event_time < record.removed_at
+    )
+
+
+def _described_since(record: DeviceRecord | None, work: WorkItem) -> bool:
+    """A full description (an AWS IoT thing, an Azure twin) older than the last one applied or
+    noted (`appeared_at`: announcements are full descriptions): applied, it would put back what
+    the newer one changed. A partial event (an uplink) fills in known facts instead."""
+    return (
+        record is not None
+        and work.event.announced
+        and not work.event.partial
+        and record.appeared_at is not None
+        and work.event_time < record.appeared_at
     )
 
 

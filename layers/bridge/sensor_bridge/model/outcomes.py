@@ -20,6 +20,9 @@ class Integrated:
     forwarded: int = 0  # observations of the work's reading the API accepted (after the device)
     created: bool = True  # False: this call changed a device the API already had (an `update`)
     profile: str | None = None
+    # True: this full description happened before one already applied (delivered late): no call
+    # made, the newer description stands.
+    superseded: bool = False
 
 
 @dataclass(frozen=True)

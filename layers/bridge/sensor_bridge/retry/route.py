@@ -8,8 +8,9 @@ The answer says what happened, in the webhook's body, the log line and the metri
     removed         the API removed the device            DevicesRemoved
     unknown-device  a delete of a device the bridge never created: nothing to remove
                                                           UnknownDeviceRemovals
-    superseded      a creation or change that happened before a deletion already processed:
-                    nothing done, the device stays deleted  Superseded
+    superseded      a creation or change that happened before a deletion already processed
+                    (nothing done, the device stays deleted), or a full description older than
+                    one already applied (nothing done, the newer stands)  Superseded
     queued          on the retry queue, with the reason: rate-limited (the API answered 429),
                     held-back (the bridge did not send: rate budget, time budget, a lease),
                     retryable: <what> (5xx, timeout, ...)  RateLimited | HeldBack | Retried
@@ -57,6 +58,7 @@ UNCHANGED = "already integrated as described: no call made"
 SEEN_BEFORE = "the platform sent this event before: nothing done again (firstStatus: what happened then)"
 NOTHING_TO_REMOVE = "the bridge never created this device: nothing to remove"
 SUPERSEDED = "the platform deleted this device after this event: nothing done, it stays deleted"
+DESCRIBED_SINCE = "the platform described this device again after this event: nothing done, the newer stands"
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,9 @@ def with_upload_mark(work: WorkItem, outcome: Outcome) -> WorkItem:
 
 
 def _integrated(device: str, outcome: Integrated, forwarded: int | None) -> Result:
+    if outcome.superseded:
+        detail = DESCRIBED_SINCE
+        return Result(device, "superseded", detail=detail, profile=outcome.profile, forwarded=forwarded)
     if outcome.unchanged:
         return Result(device, "unchanged", detail=UNCHANGED, profile=outcome.profile, forwarded=forwarded)
     status: Status = "integrated" if outcome.created else "updated"

@@ -75,7 +75,7 @@ class Metric(StrEnum):
     DEVICES_UNCHANGED = "DevicesUnchanged"  # already as described: no call
     DEVICES_REMOVED = "DevicesRemoved"
     UNKNOWN_DEVICE_REMOVALS = "UnknownDeviceRemovals"  # a delete of a device never created
-    SUPERSEDED = "Superseded"  # a creation or change older than a deletion already processed
+    SUPERSEDED = "Superseded"  # older than a deletion or a full description already processed
     DUPLICATES = "Duplicates"  # an event the platform sent before (idempotency replay)
     RATE_LIMITED = "RateLimited"  # the API answered 429
     HELD_BACK = "HeldBack"  # not sent: waiting its turn (rate budget, time budget, a lease)
