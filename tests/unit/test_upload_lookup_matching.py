@@ -104,3 +104,58 @@ def test_copies_of_a_reading_without_a_measurement_time_look_for_what_the_uncert
     ((_, start, _),) = calls.queries
     assert start == iso_timestamp(first.first_seen)
     assert (calls.uploads, len(calls.stored)) == (1, 1)  # found stored: not sent again
+
+
+def stored_as(sensor_id: str, at: str, values: Any) -> StoredObservation:
+    return StoredObservation.model_validate({"sensorId": sensor_id, "timestamp": at, "values": values})
+
+
+def lost_upload(registry: InMemoryRegistry, calls: FakeUploads, work: WorkItem) -> dict[str, Any]:
+    """A first upload of `work` whose answer was lost; the observation it sent."""
+    calls.upload_answers.append(LOST)
+    (lost,) = deliver_all([work], registry, calls)
+    assert isinstance(lost, Retryable)
+    (sent,) = calls.stored
+    return sent
+
+
+@pytest.mark.parametrize(
+    ("stored_values", "uploads"),
+    [
+        pytest.param({"illuminance": 100.0}, 2, id="other-values-uploaded"),
+        pytest.param({"illuminance": 312.5, "T": 1}, 2, id="other-metrics-uploaded"),
+        pytest.param({"illuminance": "312.5"}, 2, id="not-a-number-uploaded"),
+        pytest.param({"illuminance": 312.5}, 1, id="same-values-found"),
+        pytest.param(None, 1, id="no-values-in-the-answer-found-by-instant"),
+    ],
+)
+def test_an_observation_counts_as_stored_only_with_the_same_values(
+    registry: InMemoryRegistry, calls: FakeUploads, stored_values: Any, uploads: int
+) -> None:
+    """Another work for the same sensor at the same instant (two readings of one device a
+    platform stamped alike) is not this one: declared stored, this one would never be sent."""
+    work = measured("2025-11-28T00:01:00Z")
+    sent = lost_upload(registry, calls, work)
+    assert sent["values"] == {"illuminance": 312.5}
+    calls.query_answers.append([stored_as(sent["sensorId"], sent["timestamp"], stored_values)])
+
+    (outcome,) = deliver_all([replace(work, upload_uncertain=True)], registry, calls)
+
+    assert isinstance(outcome, Integrated)
+    assert outcome.forwarded == 1
+    assert calls.uploads == uploads
+
+
+def test_values_compare_as_numbers(registry: InMemoryRegistry, calls: FakeUploads) -> None:
+    work = measured("2025-11-28T00:01:00Z")
+    reading = work.event.reading
+    assert reading is not None
+    whole = replace(reading, fields=dict.fromkeys(reading.fields, 312.0))
+    work = replace(work, event=replace(work.event, reading=whole))
+    sent = lost_upload(registry, calls, work)
+    calls.query_answers.append([stored_as(sent["sensorId"], sent["timestamp"], {"illuminance": 312})])
+
+    (outcome,) = deliver_all([replace(work, upload_uncertain=True)], registry, calls)
+
+    assert isinstance(outcome, Integrated)
+    assert calls.uploads == 1  # 312 as the API answers it is the 312.0 sent: found stored

@@ -47,7 +47,7 @@ class UploadCall(Protocol):
 
 class QueryCall(Protocol):
     """The raw-data query as delivery sees it (`sensor_data.query.stored_observations`): the
-    stored observations, each with `sensorId` and `timestamp`, or the Outcome that stopped it."""
+    stored observations, each with `sensorId`, `timestamp` and `values`, or the Outcome that stopped it."""
 
     def __call__(
         self, sensor_ids: list[str], start: str, end: str, source: str, *, budget: Budget | None
@@ -62,6 +62,9 @@ class StoredReading(Protocol):
 
     @property
     def timestamp(self) -> datetime: ...
+
+    @property
+    def values(self) -> Any: ...  # {metric: value} as stored; None when the answer has none
 
 
 class IntegrateCall(Protocol):

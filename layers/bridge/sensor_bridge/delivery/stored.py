@@ -4,8 +4,11 @@ connection, a timeout or a 5xx after sending, a receive that never finished). Th
 idempotency key, so the raw-data query (`sensor_data.query`) asks which of them the API holds,
 and only the rest is sent, as the integrate path probes before it creates again.
 
-- The query answered: an observation found stored (the same sensor at the same instant) is left
-  out; a work whose observations are all stored is done without an upload. A stored timestamp
+- The query answered: an observation found stored (the same sensor at the same instant, with
+  the same values, compared as numbers: 1 is 1.0) is left out; a work whose observations are all
+  stored is done without an upload. Another value at that instant is another reading (two of one
+  device a platform stamped alike): it is sent, at worst a duplicate, never a loss. An answer
+  that leaves the values out is matched by sensor and instant alone. A stored timestamp
   that is no UTC instant (`0001-01-01T00:00:00+01:00`) matches nothing, and the range is clamped
   to what a datetime holds (a reading at `9999-12-31T23:59:59Z`, which platforms accept): one
   odd timestamp never fails the batch, at worst its reading is uploaded again.
@@ -59,11 +62,29 @@ def _left_to_send(
     if not isinstance(found, Sequence):  # refused (4xx) or an unreadable answer
         logger.warning(CANNOT_TELL, extra={"why": getattr(found, "reason", type(found).__name__)})
         return list(works)
-    stored = {(s.sensorId, _stored_instant(s.timestamp)) for s in found}
-    return [
-        [o for o in observations if (o["sensorId"], _instant(o["timestamp"])) not in stored]
-        for observations in works
-    ]
+    stored: dict[tuple[str, datetime], list[Any]] = {}
+    for s in found:
+        at = _stored_instant(s.timestamp)
+        if at is not None:
+            stored.setdefault((s.sensorId, at), []).append(s.values)
+    return [[o for o in observations if not _is_stored(o, stored)] for observations in works]
+
+
+def _is_stored(observation: Observation, stored: dict[tuple[str, datetime], list[Any]]) -> bool:
+    found = stored.get((observation["sensorId"], _instant(observation["timestamp"])), [])
+    return any(values is None or _same_values(values, observation["values"]) for values in found)
+
+
+def _same_values(stored: Any, sent: dict[str, float]) -> bool:
+    return (
+        isinstance(stored, dict)
+        and stored.keys() == sent.keys()
+        and all(_number(stored[metric]) == float(value) for metric, value in sent.items())
+    )
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _query_range(works: Sequence[list[Observation]]) -> tuple[str, str]:

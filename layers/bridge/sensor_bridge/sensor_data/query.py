@@ -34,6 +34,9 @@ class StoredObservation(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
     sensorId: str  # the API's field name
     timestamp: datetime
+    # As stored ({metric: value}); None when the answer leaves them out (matched by instant then).
+    # Any shape: one that is no such mapping only fails to match, it does not void the answer.
+    values: Any = None
 
 
 class QueryAnswer(BaseModel):
