@@ -33,7 +33,6 @@ from tests.unit.test_platform_parsing import only, parse
 
 SOURCE = "chirpstack-demo"
 EVENTS = Path(__file__).resolve().parents[2] / "events"
-MEASURED = "2025-11-28T00:01:00.000Z"  # the sample's measurement time, as the bridge uploads it
 
 
 def reading_work(**fields: Any) -> WorkItem:
@@ -117,8 +116,8 @@ def test_a_reading_whose_upload_was_stored_is_done_without_a_second_upload(
     assert len(calls.stored) == 1
     ((sensor_ids, start, end),) = calls.queries
     assert sensor_ids == [calls.stored[0]["sensorId"]]
-    # From the measurement time; the end a second later, in case the API's `to` is exclusive.
-    assert (start, end) == (MEASURED, "2025-11-28T00:01:01.000Z")
+    # A second either side of the measurement time, in case the API's `from` or `to` is exclusive.
+    assert (start, end) == ("2025-11-28T00:00:59.000Z", "2025-11-28T00:01:01.000Z")
     record = registry.get_device(SOURCE, again.event.device_id)
     assert record is not None
     assert again.work_id in record.uploaded

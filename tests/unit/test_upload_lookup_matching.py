@@ -63,7 +63,8 @@ def test_a_reading_at_the_edge_of_time_is_looked_up_and_its_sibling_still_upload
 
     assert [type(o) for o in outcomes] == [Integrated, Integrated]
     assert [o.forwarded for o in outcomes] == [1, 1]
-    ((_, _, end),) = calls.queries
+    ((_, start, end),) = calls.queries
+    assert start == "9999-12-31T23:59:58.000Z"
     assert end == "9999-12-31T23:59:59.999Z"  # the range's end, clamped to the latest instant
     assert sorted(o["timestamp"] for o in calls.stored) == [
         "2025-11-28T00:01:00.000Z",
@@ -102,7 +103,7 @@ def test_copies_of_a_reading_without_a_measurement_time_look_for_what_the_uncert
 
     assert [type(o) for o in outcomes] == [Integrated, Integrated]
     ((_, start, _),) = calls.queries
-    assert start == iso_timestamp(first.first_seen)
+    assert start == iso_timestamp(first.first_seen - 1)  # a second before it, RANGE_SLACK
     assert (calls.uploads, len(calls.stored)) == (1, 1)  # found stored: not sent again
 
 

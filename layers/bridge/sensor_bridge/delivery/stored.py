@@ -4,6 +4,9 @@ connection, a timeout or a 5xx after sending, a receive that never finished). Th
 idempotency key, so the raw-data query (`sensor_data.query`) asks which of them the API holds,
 and only the rest is sent, as the integrate path probes before it creates again.
 
+One query asks for a group's sensors from a second before its earliest observation to a second
+after its latest (RANGE_SLACK).
+
 - The query answered: an observation found stored (the same sensor at the same instant, with
   the same values, compared as numbers: 1 is 1.0) is left out; a work whose observations are all
   stored is done without an upload. Another value at that instant is another reading (two of one
@@ -30,9 +33,10 @@ from sensor_bridge.model.outcomes import Deferred, RateLimited, Retryable
 from sensor_bridge.runtime.observability import logger
 
 Observation = dict[str, Any]
-# Added to the range's end: the API's `to` may be exclusive (the simulator's is inclusive), and
-# what the range brings in beyond the observations asked for is matched away.
-END_SLACK = timedelta(seconds=1)
+# Taken off the range's start and added to its end: the API's `from` or `to` may be exclusive
+# (the simulator's are inclusive), and what the range brings in beyond the observations asked for
+# is matched away.
+RANGE_SLACK = timedelta(seconds=1)
 _EARLIEST, _LATEST = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
 CANNOT_TELL = "the observations query failed: uploading without knowing what is stored"
 
@@ -89,7 +93,7 @@ def _number(value: Any) -> float | None:
 
 def _query_range(works: Sequence[list[Observation]]) -> tuple[str, str]:
     instants = [_instant(o["timestamp"]) for observations in works for o in observations]
-    return _iso(min(instants)), _iso(_shifted(max(instants), END_SLACK))
+    return _iso(_shifted(min(instants), -RANGE_SLACK)), _iso(_shifted(max(instants), RANGE_SLACK))
 
 
 def _shifted(moment: datetime, by: timedelta) -> datetime:
