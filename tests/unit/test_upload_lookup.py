@@ -5,7 +5,7 @@ same code against the simulator over HTTP: tests/e2e/test_readings_stored_once.p
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,66 +22,20 @@ from sensor_bridge.model.work import WorkItem, work_id_for
 from sensor_bridge.retry.failures import act_on_failure
 from sensor_bridge.retry.route import act_on, with_upload_mark
 from sensor_bridge.retry.worker import _as_received
-from sensor_bridge.runtime.budget import Budget
 from sensor_bridge.runtime.http import AnswerTooLarge
 from sensor_bridge.sensor_data.lookups import look, read_look
 from sensor_bridge.sensor_data.query import QUERY, QueryAnswer, StoredObservation
 from sensor_bridge.store.memory_registry import InMemoryRegistry
 from tests.unit.fake_sensor_data import FakeSensorData
+from tests.unit.fake_uploads import SOURCE, FakeUploads
 from tests.unit.test_delivery_core import CONFIG
 from tests.unit.test_platform_parsing import only, parse
 
-SOURCE = "chirpstack-demo"
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 
 def reading_work(**fields: Any) -> WorkItem:
     return WorkItem(only(parse("chirpstack-02-up-abp-device.json")), **fields)
-
-
-@dataclass
-class FakeUploads:
-    """The upload and query calls: what was uploaded, what was asked, and scripted answers."""
-
-    stored: list[dict[str, Any]] = field(default_factory=list)
-    queries: list[tuple[list[str], str, str]] = field(default_factory=list)
-    upload_answers: list[Outcome] = field(default_factory=list)
-    query_answers: list[Outcome | Exception] = field(default_factory=list)
-    uploads: int = 0
-
-    def upload(self, observations: list[dict[str, Any]], source: str, *, budget: Budget | None) -> Outcome:
-        self.uploads += 1
-        answer = self.upload_answers.pop(0) if self.upload_answers else Integrated()
-        if isinstance(answer, Integrated) or getattr(answer, "ambiguous", False):
-            self.stored.extend(observations)  # stored, whether or not the answer comes back
-        return answer
-
-    def query(
-        self, sensor_ids: list[str], start: str, end: str, source: str, *, budget: Budget | None
-    ) -> list[StoredObservation] | Outcome:
-        self.queries.append((sensor_ids, start, end))
-        if self.query_answers:
-            answer = self.query_answers.pop(0)
-            if isinstance(answer, Exception):
-                raise answer
-            return answer
-        return [
-            StoredObservation.model_validate(o)
-            for o in self.stored
-            if o["sensorId"] in sensor_ids and start <= o["timestamp"] <= end
-        ]
-
-
-@pytest.fixture
-def registry() -> InMemoryRegistry:
-    registry = InMemoryRegistry()
-    registry.nodes[SOURCE] = {"node_id": "node-1"}
-    return registry
-
-
-@pytest.fixture
-def calls() -> FakeUploads:
-    return FakeUploads()
 
 
 def deliver(work: WorkItem, registry: InMemoryRegistry, calls: FakeUploads) -> Any:

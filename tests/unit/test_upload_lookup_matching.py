@@ -1,6 +1,6 @@
 """Looking before re-sending a reading: what the raw-data query's answer is matched against, and
 how one odd work or answer is kept from taking its batch down (tests/unit/test_upload_lookup.py:
-the look-up's outcomes)."""
+the look-up's outcomes; both take the `registry` and `calls` fixtures of conftest.py)."""
 
 from __future__ import annotations
 
@@ -20,22 +20,11 @@ from sensor_bridge.retry.route import with_upload_mark
 from sensor_bridge.sensor_data.query import StoredObservation
 from sensor_bridge.store.memory_registry import InMemoryRegistry
 from tests.unit.fake_sensor_data import FakeSensorData
+from tests.unit.fake_uploads import FakeUploads
 from tests.unit.test_delivery_core import CONFIG
-from tests.unit.test_upload_lookup import LOST, SOURCE, FakeUploads, reading_work
+from tests.unit.test_upload_lookup import LOST, reading_work
 
 EDGE_OF_TIME = "9999-12-31T23:59:59Z"  # the latest measurement time platforms.base accepts
-
-
-@pytest.fixture
-def registry() -> InMemoryRegistry:
-    registry = InMemoryRegistry()
-    registry.nodes[SOURCE] = {"node_id": "node-1"}
-    return registry
-
-
-@pytest.fixture
-def calls() -> FakeUploads:
-    return FakeUploads()
 
 
 def measured(at: str | None, **fields: Any) -> WorkItem:
