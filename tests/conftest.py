@@ -35,6 +35,17 @@ def stack(local_stack: LocalStack) -> LocalStack:
     return local_stack
 
 
+@pytest.fixture
+def frozen() -> Iterator[None]:
+    """The bridge's clock on simulated time, moved only by clock.advance (unit tests)."""
+    from sensor_bridge.runtime import clock
+
+    clock.freeze()
+    yield
+    clock.freeze(False)
+    clock.reset()
+
+
 def load_event(name: str) -> dict[str, Any]:
     event: dict[str, Any] = json.loads((EVENTS / name).read_text(encoding="utf-8"))
     return event

@@ -11,9 +11,11 @@ as Event Grid does; what the first try delivered is not delivered twice. The fun
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import boto3
+import pytest
 
 from bench.devices import EVENT_GRID_HUB, event_grid_batch, event_grid_device_id
 from local.stack import LocalStack
@@ -26,8 +28,10 @@ HEADERS = {"content-type": "application/json", "aeg-event-type": "Notification"}
 EVENTS = 1400
 
 
-def post(stack: LocalStack, body: bytes) -> tuple[int, Any]:
-    status, _, answer = stack.invoke("POST", PATH, headers=HEADERS, body=body, function_seconds=30)
+def post(stack: LocalStack, body: bytes, function_seconds: float = 30) -> tuple[int, Any]:
+    status, _, answer = stack.invoke(
+        "POST", PATH, headers=HEADERS, body=body, function_seconds=function_seconds
+    )
     return status, answer
 
 
@@ -92,3 +96,42 @@ def test_an_event_repeated_within_a_delivery_counts_once(stack: LocalStack) -> N
     stack.drain()
     assert set(created(stack).values()) == {0, 1}
     assert sum(created(stack).values()) == 3
+
+
+def test_a_delivery_a_throttling_sqs_cannot_queue_in_time_is_answered_503_and_its_resend_arrives_once(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQS throttles: each SendMessageBatch takes 0.5 s, so the rest of the delivery cannot be
+    queued in the template's 4 s. The sends stop in time and the answer is a 503 (nothing
+    promised), not a Lambda timeout; Event Grid sends the delivery again, and once SQS is quick
+    again every device arrives once: what the first try delivered or queued is not lost, nor
+    done twice. (The local stack does not kill a function at its timeout: the test looks at when
+    the sends reached SQS.)"""
+    from moto.sqs.models import SQSBackend
+
+    arrived: list[float] = []
+    quick = SQSBackend.send_message_batch
+
+    def throttled(self: SQSBackend, *args: Any, **kwargs: Any) -> Any:
+        arrived.append(time.monotonic())
+        time.sleep(0.5)
+        return quick(self, *args, **kwargs)
+
+    monkeypatch.setattr(SQSBackend, "send_message_batch", throttled)
+    body = event_grid_batch(EVENTS)
+
+    started = time.monotonic()
+    status, answer = post(stack, body, function_seconds=4)
+    answered = time.monotonic()
+    monkeypatch.undo()
+
+    assert status == 503, answer
+    assert answer["error"]["code"] == "ServiceUnavailable"
+    assert arrived  # it got as far as queueing the rest
+    assert max(arrived) < started + 4  # no send reached SQS after Lambda would have killed it
+    assert answered - started < 5  # the sends it had left to make would have taken ~9 s
+    status, answer = post_until_accepted(stack, body)
+    assert status == 202
+    stack.drain()
+    assert set(created(stack).values()) == {1}
+    assert stack.queue_messages("dead-letter") == []

@@ -14,14 +14,6 @@ from sensor_bridge.runtime import clock
 from sensor_bridge.runtime.budget import Budget
 
 
-@pytest.fixture
-def frozen() -> Iterator[None]:
-    clock.freeze()
-    yield
-    clock.freeze(False)
-    clock.reset()
-
-
 def webhook_budget() -> Budget:
     """1.6 s of invocation: 0.6 s for calls once the reserve is kept back."""
     return Budget.from_context(LambdaContext("WebhookFunction", timeout_seconds=1.6), 2.0)

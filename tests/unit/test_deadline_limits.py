@@ -6,12 +6,15 @@ from __future__ import annotations
 import time
 
 import pytest
+from botocore.exceptions import ClientError
 from hypothesis import given
 from hypothesis import strategies as st
 
 from sensor_bridge.model.device_event import DeviceEvent, Lifecycle
 from sensor_bridge.model.work import WorkItem
 from sensor_bridge.retry import queue_batch
+from sensor_bridge.retry.queue import NotPersisted
+from sensor_bridge.runtime import clock
 from sensor_bridge.runtime.budget import QUEUE_SECONDS, Budget, current_budget, invocation
 from sensor_bridge.store.aws_clients import (
     ATTEMPT_LADDER,
@@ -77,27 +80,8 @@ def test_the_current_budget_is_the_invocations_and_only_while_it_runs() -> None:
     assert current_budget() is None
 
 
-def test_a_batch_of_queue_sends_side_by_side_reads_the_invocations_deadline(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The rest of a large delivery is queued by threads of a pool, which start with no context
-    of their own: a client chosen there would not know the invocation's budget and would take
-    botocore's full (2 + 3) s x 2 attempts after Lambda had already killed the function. The
-    client is chosen once, on the invocation's thread, and serves every thread."""
-    budgets: list[Budget | None] = []
-    sent: list[int] = []
-
-    class Queue:
-        def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, object]]) -> dict[str, object]:
-            sent.append(len(Entries))
-            return {"Successful": [{"Id": e["Id"]} for e in Entries], "Failed": []}
-
-    def client_for_now() -> Queue:
-        budgets.append(current_budget())
-        return Queue()
-
-    monkeypatch.setattr(queue_batch, "sqs", client_for_now)
-    works = [
+def works(count: int) -> list[WorkItem]:
+    return [
         WorkItem(
             DeviceEvent(
                 source="s",
@@ -107,13 +91,102 @@ def test_a_batch_of_queue_sends_side_by_side_reads_the_invocations_deadline(
                 event_id=f"e{i}",
             )
         )
-        for i in range(35)
+        for i in range(count)
     ]
+
+
+def accepted(entries: list[dict[str, object]]) -> dict[str, object]:
+    return {"Successful": [{"Id": e["Id"]} for e in entries], "Failed": []}
+
+
+def test_a_batch_of_queue_sends_side_by_side_reads_the_invocations_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The rest of a large delivery is queued by threads of a pool, which start with no context
+    of their own: a client chosen there from the context would not know the invocation's budget
+    and would take botocore's full (2 + 3) s x 2 attempts after Lambda had already killed the
+    function. Each send's client is chosen for the time left of the budget read on the
+    invocation's thread."""
+    given: list[float] = []
+    sent: list[int] = []
+
+    class Queue:
+        def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, object]]) -> dict[str, object]:
+            sent.append(len(Entries))
+            return accepted(Entries)
+
+    def client_within(seconds: float) -> Queue:
+        given.append(seconds)
+        return Queue()
+
+    def client_from_context() -> Queue:
+        raise AssertionError("a pool thread cannot see the invocation's budget")
+
+    monkeypatch.setattr(queue_batch, "sqs_within", client_within)
+    monkeypatch.setattr(queue_batch, "sqs", client_from_context)
     budget = Budget.from_context(Context(4.0), per_call_seconds=2.0)
 
     with invocation(budget):
-        calls = queue_batch.schedule_all(works)
+        calls = queue_batch.schedule_all(works(35))
 
     assert calls == 4
-    assert budgets == [budget]  # one client, chosen where the invocation's deadline is known
+    assert len(given) == 4
+    assert all(queue_batch.MIN_SEND_SECONDS <= seconds < 4.0 - 0.2 for seconds in given)
     assert sorted(sent) == [5, 10, 10, 10]
+
+
+@pytest.mark.usefixtures("frozen")
+def test_queue_sends_stop_while_the_time_left_still_holds_one_and_nothing_is_promised(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A throttling SQS: each SendMessageBatch takes 0.3 s (simulated). 200 works need 20 calls,
+    8 at a time, and the invocation has 1 s left: the sends stop before one could outlast it,
+    and the webhook is told nothing is promised (NotPersisted: it answers 503, the platform
+    sends the delivery again), where each thread used to go on for its ~3 calls regardless."""
+    given: list[float] = []
+
+    class SlowQueue:
+        def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, object]]) -> dict[str, object]:
+            clock.advance(0.3)
+            return accepted(Entries)
+
+    def client_within(seconds: float) -> SlowQueue:
+        given.append(seconds)
+        return SlowQueue()
+
+    monkeypatch.setattr(queue_batch, "sqs_within", client_within, raising=False)
+    monkeypatch.setattr(queue_batch, "sqs", SlowQueue)
+    budget = Budget(clock.monotonic(), per_call_seconds=2.0, end=clock.monotonic() + 1.0)
+
+    with invocation(budget), pytest.raises(NotPersisted, match="time ran out"):
+        queue_batch.schedule_all(works(200))
+
+    assert 0 < len(given) < 20
+    assert min(given) >= queue_batch.MIN_SEND_SECONDS  # each send's timeouts fit in what was left
+
+
+def test_after_a_refused_send_the_sends_not_started_are_dropped_not_waited_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The second call is refused (throttled) at once while the first is slow: the answer will
+    be a 503 whatever the others do, so those not started are not sent. The webhook used to
+    read the calls' results in order: it saw the refusal only after the first call, while the
+    pool went on sending."""
+    sent: list[str] = []
+
+    class ThrottledQueue:
+        def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, object]]) -> dict[str, object]:
+            first = str(Entries[0]["Id"])
+            sent.append(first)
+            if first == "10":
+                error = {"Error": {"Code": "RequestThrottled", "Message": "slow down"}}
+                raise ClientError(error, "SendMessageBatch")
+            time.sleep(1.0 if first == "0" else 0.3)
+            return accepted(Entries)
+
+    monkeypatch.setattr(queue_batch, "sqs", ThrottledQueue)
+
+    with pytest.raises(NotPersisted, match="ClientError"):
+        queue_batch.schedule_all(works(200))  # no invocation: no deadline
+
+    assert len(sent) <= queue_batch.PARALLEL_CALLS + 1  # the ones running when it was refused

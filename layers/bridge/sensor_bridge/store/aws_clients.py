@@ -15,6 +15,7 @@ default client; one with less gets fewer attempts and shorter timeouts, never mo
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -122,8 +123,18 @@ def caused_by_outage(error: BaseException) -> bool:
     return False
 
 
-@cache
 def _client(service: str, limits: CallLimits) -> Any:
+    # One at a time: threads (the pool that queues a large delivery) may ask for clients at once,
+    # and making clients from boto3's default session is not thread-safe (using them is).
+    with _making:
+        return _made(service, limits)
+
+
+_making = threading.Lock()
+
+
+@cache
+def _made(service: str, limits: CallLimits) -> Any:
     import boto3
 
     return boto3.client(service, config=client_config(limits))
@@ -132,6 +143,12 @@ def _client(service: str, limits: CallLimits) -> Any:
 def sqs() -> Any:
     """SQS sends are the queueing itself: they may take the invocation up to its end."""
     return _client("sqs", _limits_now(queueing=True))
+
+
+def sqs_within(seconds: float) -> Any:
+    """An SQS client whose calls end within `seconds`: for a thread, which does not see the
+    invocation's budget (a context variable), given the time its caller read from it."""
+    return _client("sqs", limits_for(seconds))
 
 
 def dynamodb() -> Any:
@@ -156,4 +173,4 @@ class CurrentClient:
 @on_reset
 def reset() -> None:
     """Forget the clients (tests and the local stack change endpoints between runs)."""
-    _client.cache_clear()
+    _made.cache_clear()
