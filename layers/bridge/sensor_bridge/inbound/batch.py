@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Sequence
 from functools import cache
 from typing import Any
@@ -34,6 +33,7 @@ from sensor_bridge.model.replies import HttpReply
 from sensor_bridge.model.work import WorkItem, work_id_for
 from sensor_bridge.retry.queue_batch import schedule_all, seconds_to_queue
 from sensor_bridge.retry.route import Result, act_on, duplicate_of
+from sensor_bridge.runtime import clock
 from sensor_bridge.runtime.budget import Budget
 from sensor_bridge.runtime.observability import Metric, count, logger
 from sensor_bridge.runtime.process import on_reset
@@ -119,14 +119,14 @@ def _deliver_what_fits(
     slowest = 0.0
     for start in range(0, len(works), most):
         deadline = budget.deadline - seconds_to_queue(len(works) - start)
-        if time.monotonic() + slowest > deadline:
+        if clock.monotonic() + slowest > deadline:
             return done, works[start:]
-        began = time.monotonic()
+        began = clock.monotonic()
         chunk = works[start : start + most]
         step = Budget(deadline, budget.per_call_seconds)
         outcomes = deliver_many([w.device_only() for w in chunk], config, budget=step, downstream=direct())
         done += zip(chunk, outcomes, strict=True)
-        slowest = max(slowest, time.monotonic() - began)
+        slowest = max(slowest, clock.monotonic() - began)
         if all(isinstance(o, Deferred) for o in outcomes):  # the limiter or the budget says wait
             return done, works[start + most :]
     return done, []
