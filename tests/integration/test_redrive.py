@@ -14,6 +14,7 @@ from local.stack import LocalStack
 from sensor_bridge.model.device_event import DeviceEvent
 from sensor_bridge.model.work import WorkItem
 from sensor_bridge.retry import redrive
+from sensor_bridge.runtime.settings import settings
 from sensor_bridge.store.aws_clients import sqs
 from tests.conftest import ROOT
 from tests.scenario import APP, Ledger, changes, ref, tts_event, with_node
@@ -102,6 +103,25 @@ def test_redriven_work_starts_its_attempts_afresh(stack: LocalStack) -> None:
 
     # The 503 may have followed an applied `new`: the next attempt probes (422: absent), then creates.
     assert changes(stack, "gauge-z") == ["new:503", "update:422", "new:200"]
+    assert stack.queue_messages("dead-letter") == []
+
+
+def test_work_sqs_parked_itself_also_starts_afresh_when_moved(stack: LocalStack) -> None:
+    """SQS dead-letters a message whose handler failed maxReceiveCount times: its body has no
+    parked reason. Moved, it gets the reason `list` shows, and the retry function resets its
+    attempts as for any parked work: one more 503 is retried, not given up on."""
+    ledger = Ledger(stack)
+    with_node(ledger)
+    assert stack.resources is not None
+    event = DeviceEvent("ttn-demo", "the-things-stack", f"{APP}/gauge-x", name="gauge-x")
+    worn = WorkItem(event, attempts=settings().max_attempts - 1, last_error="503 ServiceUnavailable")
+    sqs().send_message(QueueUrl=stack.resources.dead_letter_queue_url, MessageBody=worn.to_message())
+    stack.simulator.inject({"status": 503, "count": 2})
+
+    run("move")
+    stack.drain()
+
+    assert changes(stack, "gauge-x") == ["new:503", "update:503", "update:422", "new:200"]
     assert stack.queue_messages("dead-letter") == []
 
 

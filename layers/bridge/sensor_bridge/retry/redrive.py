@@ -77,9 +77,15 @@ def describe(message_id: str, body: str) -> ParkedWork:
         device=work.event.device_id,
         attempts=work.attempts,
         first_seen=work.first_seen,
-        reason=work.parked_reason
-        or (f"{SQS_REDRIVEN}; last error: {work.last_error}" if work.last_error else SQS_REDRIVEN),
+        reason=reason_parked(work),
     )
+
+
+def reason_parked(work: WorkItem) -> str:
+    """Why the work is parked: its reason, or, parked by SQS itself, that none was recorded."""
+    if work.parked_reason:
+        return work.parked_reason
+    return f"{SQS_REDRIVEN}; last error: {work.last_error}" if work.last_error else SQS_REDRIVEN
 
 
 def list_parked(limit: int | None = None) -> list[ParkedWork]:
@@ -113,27 +119,31 @@ def move(limit: int | None = None) -> Moved:
             name: {k: v for k, v in value.items() if k in ("DataType", "StringValue", "BinaryValue")}
             for name, value in (message.get("MessageAttributes") or {}).items()
         }
-        body = redriven(message["Body"])
+        body, was_marked = redriven(message["Body"])
         sqs().send_message(QueueUrl=s.retry_queue_url, MessageBody=body, MessageAttributes=attributes)
         sqs().delete_message(QueueUrl=s.dead_letter_queue_url, ReceiptHandle=message["ReceiptHandle"])
         moved += 1
-        marked += body != message["Body"]
+        marked += was_marked
     return Moved(moved, marked)
 
 
-def redriven(body: str) -> str:
-    """The body to send again: a work carrying a reading marked `upload_uncertain`, unless its
-    parked reason is the API's definite refusal. A reading parked by SQS's own redrive (its
-    handler failed maxReceiveCount times, e.g. the registry's mark of a stored upload could not be
-    written) carries no mark, and sent as a new message (received once) it would upload without
-    looking: a moved reading may have been stored, and one query more is cheap."""
+def redriven(body: str) -> tuple[str, bool]:
+    """The body to send again, and whether it was marked `upload_uncertain` on its way.
+
+    - A work carrying a reading is marked, unless its parked reason is the API's definite refusal.
+      A reading parked by SQS's own redrive (its handler failed maxReceiveCount times, e.g. the
+      registry's mark of a stored upload could not be written) carries no mark, and sent as a new
+      message (received once) it would upload without looking: a moved reading may have been
+      stored, and one query more is cheap.
+    - A work SQS parked itself gets the reason `list` shows (SQS_REDRIVEN), so that the retry
+      function starts it afresh as it does every parked work (its attempt count reset)."""
     try:
         work = WorkItem.from_message(body)
     except (ValueError, KeyError, TypeError):
-        return body  # sent as it is, as it came: the retry function cannot read it either
-    if work.event.reading is None or work.upload_uncertain or refused(work.parked_reason):
-        return body
-    return replace(work, upload_uncertain=True).to_message()
+        return body, False  # sent as it is, as it came: the retry function cannot read it either
+    mark = work.event.reading is not None and not work.upload_uncertain and not refused(work.parked_reason)
+    moved = replace(work, parked_reason=reason_parked(work), upload_uncertain=work.upload_uncertain or mark)
+    return (body if moved == work else moved.to_message()), mark
 
 
 def refused(reason: str | None) -> bool:
