@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from local.lambda_runtime import cold_start
 from local.stack import LocalStack
+from sensor_bridge.model.work import WorkItem
 from sensor_bridge.runtime import clock
 from sensor_bridge.sensor_data.limiter import ONBOARDING, limiter
+from sensor_bridge.store.aws_clients import sqs
 from tests.conftest import load_event
 
 DEVICES = 30
@@ -93,4 +96,42 @@ def test_readings_the_budget_cannot_take_wait_for_one_turn_and_share_one_call(fl
     fleet.drain()
     assert uploads(fleet)[1:] == [(202, DEVICES)]
     assert len(fleet.simulator.state()["observations"]) == 2 * DEVICES
+    assert fleet.queue_messages("dead-letter") == []
+
+
+def test_readings_whose_upload_may_be_stored_wait_until_their_query_and_upload_both_fit(
+    fleet: LocalStack,
+) -> None:
+    """A look-up is one more call: budgeted with the upload, so that the query never takes the
+    upload's turn and leaves the upload held back, to query again at its next turn."""
+    assert set(post_minute(fleet, 1)) == {200}
+    assert fleet.resources is not None
+    for item in fleet.take_messages("retry"):  # the minute's readings, their upload uncertain
+        item.pop("_delay_seconds")
+        marked = replace(WorkItem.from_message(json.dumps(item)), upload_uncertain=True)
+        sqs().send_message(QueueUrl=fleet.resources.retry_queue_url, MessageBody=marked.to_message())
+    spend_down_to(2)
+    # A new device joins: too little budget for the webhook's own call, so it is queued too, and
+    # the batch needs its integrate call, then the query and the upload: one call too many.
+    headers = {"content-type": "application/json", "x-bridge-token": "local-chirpstack-token"}
+    assert (
+        fleet.invoke("POST", "/webhooks/chirpstack-demo?event=up", headers=headers, body=uplink(DEVICES, 1))[
+            0
+        ]
+        == 202
+    )
+
+    fleet.advance(1)  # the queued device's delay (a second, to share a call)
+    assert limiter().available() == 2
+    fleet.poll_once()
+
+    # The new device's call went (and its own reading's upload); the marked readings wait for a
+    # turn with room for both their calls.
+    assert fleet.simulator.state()["query_calls"] == []  # before: queried, then its upload held back
+    assert uploads(fleet)[1:] == [(202, 1)]
+    assert {m["upload_uncertain"] for m in fleet.queue_messages("retry")} == {True}
+    fleet.drain()
+    assert [c["status"] for c in fleet.simulator.state()["query_calls"]] == [200]  # looked up once
+    assert uploads(fleet)[1:] == [(202, 1), (202, DEVICES)]
+    assert len(fleet.simulator.state()["observations"]) == 2 * DEVICES + 1
     assert fleet.queue_messages("dead-letter") == []

@@ -13,8 +13,9 @@ source beside it (the storm's last devices, or a trickle) takes its turn.
 
 Readings of devices already delivered (`WorkItem.upload_only`) need no integrate call: they share
 upload calls (UPLOAD_MAX_OBSERVATIONS each), so they are budgeted as those, after the onboarding
-calls; when the budget has no upload call for them (kind READINGS), they all wait for the same
-turn and come back together, to share a call again."""
+calls, with one query more per upload call's worth of readings whose upload may be stored
+(`upload_uncertain`: the look-up before the upload); when the budget has no room for them (kind
+READINGS), they all wait for the same turn and come back together, to share a call again."""
 
 from __future__ import annotations
 
@@ -91,6 +92,14 @@ def _calls(due: Sequence[tuple[str, WorkItem]], most: int) -> list[Due]:
 
 
 def _upload_calls(uploads: Sequence[tuple[str, WorkItem]]) -> int:
-    """Upload calls the readings need at most: a reading's fields bound its observations."""
-    fields = sum(len(work.event.reading.fields) if work.event.reading else 0 for _, work in uploads)
-    return math.ceil(fields / settings().upload_max_observations)
+    """API calls the readings need at most: the upload calls (a reading's fields bound its
+    observations), and the raw-data queries before those whose upload may be stored (one per
+    upload call's worth). Budgeted together: a query that took the upload's turn would leave
+    the upload held back, and its next turn would query again."""
+    most = settings().upload_max_observations
+    uncertain = [item for item in uploads if item[1].upload_uncertain]
+    return math.ceil(_fields(uploads) / most) + math.ceil(_fields(uncertain) / most)
+
+
+def _fields(items: Sequence[tuple[str, WorkItem]]) -> int:
+    return sum(len(work.event.reading.fields) if work.event.reading else 0 for _, work in items)

@@ -7,7 +7,7 @@ The reference lists the operation but no body: the bridge sends `{"sensorIds": [
 "to"}` (ISO 8601) and reads `{"observations": [{"sensorId", "timestamp", "values"}]}` in one page
 (docs/SIMULATOR.md: the simulator's model of it). It is one API call like the others: the same
 token, budget and shared rate limiter. An uncertain work's look-up is one more call through that
-limiter (kind ONBOARDING), beyond the upload turn `retry.pace` gave the work; a 429, 5xx or timeout
+limiter (kind ONBOARDING), which `retry.pace` budgets beside the work's upload call; a 429, 5xx or timeout
 of it counts an attempt toward MAX_ATTEMPTS, as the upload's would. Its answer is read as
 `sensor_data.lookups` reads a look-up's: no failure of it is ambiguous, and a 200 whose body has
 another shape, or is too large to read, is `Parked` (the bridge cannot tell what is stored).
