@@ -121,3 +121,32 @@ def test_a_listing_too_large_to_read_parks_the_work_instead_of_creating_a_node(
     (parked,) = stack.queue_messages("dead-letter")
     assert parked["parked_reason"] == "the node listing answered 200 with a body of more than 4096 bytes"
     ledger.check()
+
+
+@pytest.mark.parametrize("status", [404, 405])
+def test_an_api_without_the_node_listing_gets_its_node_created_without_looking(
+    stack: LocalStack, ledger: Ledger, status: int
+) -> None:
+    # An implementation of the API that has only the contract's integrate call.
+    stack.simulator.inject({"status": status, "operation": "nodes", "count": 5})
+
+    answered, body = ledger.post(tts_event())
+
+    assert answered == 200
+    assert body["results"][0]["status"] == "integrated"
+    (node,) = _nodes(stack)
+    assert node["props"]["NAME"] == node_name(SOURCE)
+    assert [c["status"] for c in stack.simulator.state()["node_list_calls"]] == [status]
+    assert stack.queue_messages("dead-letter") == []
+    ledger.check()
+
+
+def test_a_listing_refused_for_another_reason_still_parks_the_work(stack: LocalStack, ledger: Ledger) -> None:
+    stack.simulator.inject({"status": 403, "operation": "nodes"})
+
+    status, body = ledger.post(tts_event())
+
+    assert status == 202
+    assert body["results"][0]["status"] == "parked"
+    assert _nodes(stack) == []
+    ledger.check()

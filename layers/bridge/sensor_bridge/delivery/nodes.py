@@ -23,6 +23,11 @@ NODE_NAME_PREFIX = "sensor-bridge: "
 # one call a minute every turn went to the listing and the node was never created.
 _listed_absent: dict[str, float] = {}
 LISTED_ABSENT_SECONDS = 3600.0
+# The listing's own refusals that say the API has no such operation (the reference lists it
+# among the operations the bridge "may use", not in the contract): the node is created without
+# looking, as before the listing existed. An iTwin the API does not know is refused again by the
+# creation, with its own reason.
+NO_LISTING = frozenset({404, 405})
 
 
 def node_for(delivery: Delivery, source_name: str, source: Source, claimant: str) -> str | Outcome:
@@ -83,6 +88,11 @@ def _named_node(delivery: Delivery, source_name: str, source: Source) -> str | O
     """The id of the node already named for the source (an earlier creation whose answer or
     registry item was lost, another deployment's), None if there is none, or why it is unknown."""
     listed = delivery.list_nodes(source_name, budget=delivery.budget, itwin_id=itwin_for(source))
+    if isinstance(listed, Parked) and listed.status in NO_LISTING:
+        logger.warning(
+            "the API has no node listing: creating the node without looking", extra={"why": listed.reason}
+        )
+        return None
     if not isinstance(listed, list):
         return listed
     name = node_name(source_name)
