@@ -6,6 +6,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
+import httpx
 import pytest
 
 from sensor_bridge.model.outcomes import RateLimited, Retryable
@@ -17,6 +18,7 @@ from sensor_bridge.retry.plan import (
     next_hop,
     wait_seconds,
 )
+from sensor_bridge.sensor_data.client import read_answer
 from sensor_bridge.sensor_data.retry_after import parse_retry_after
 
 NOW = datetime(2025, 11, 28, 12, 0, 0, tzinfo=UTC)
@@ -82,3 +84,16 @@ def test_retry_after_beyond_half_a_day_is_unusable_and_falls_to_the_backoff() ->
     assert parse_retry_after(str(MAX_RETRY_AFTER_SECONDS), now) == MAX_RETRY_AFTER_SECONDS
     assert parse_retry_after(str(MAX_RETRY_AFTER_SECONDS + 1), now) is None
     assert parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now) is None
+
+
+def test_a_429_without_a_usable_retry_after_waits_the_platforms_own_header() -> None:
+    platform = {"iTwinPlatform-RateLimit-Retry-After-Seconds": "17"}
+    assert read_answer(httpx.Response(429, headers=platform)) == RateLimited(17.0, "429 Too Many Requests")
+    garbage = {"Retry-After": "soon", **platform}
+    assert read_answer(httpx.Response(429, headers=garbage)) == RateLimited(17.0, "429 Too Many Requests")
+    # Retry-After, when usable, is what the API said first.
+    both = {"Retry-After": "5", **platform}
+    assert read_answer(httpx.Response(429, headers=both)) == RateLimited(5.0, "429 Too Many Requests")
+    # The platform header counts seconds only; neither usable: the backoff schedule decides.
+    dated = {"iTwinPlatform-RateLimit-Retry-After-Seconds": "Wed, 21 Oct 2026 07:28:00 GMT"}
+    assert read_answer(httpx.Response(429, headers=dated)) == RateLimited(None, "429 Too Many Requests")

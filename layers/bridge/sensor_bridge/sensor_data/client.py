@@ -23,7 +23,7 @@ from sensor_bridge.runtime.http import post_within
 from sensor_bridge.runtime.observability import Metric, count, tracer
 from sensor_bridge.runtime.settings import settings
 from sensor_bridge.sensor_data.limiter import BUDGET_SHORT, DIRECT, HELD_BACK, ONBOARDING, Kind, limiter
-from sensor_bridge.sensor_data.retry_after import parse_retry_after
+from sensor_bridge.sensor_data.retry_after import retry_after_of
 from sensor_bridge.sensor_data.tokens import TokenUnavailable, token_provider
 from sensor_bridge.store.secrets import SecretUnavailable
 
@@ -187,7 +187,7 @@ def read_answer(answer: httpx.Response) -> Outcome | TokenRejected:
     if status == 429:
         # An HTTP-date is read against the bridge's one clock (simulated in the local stack).
         now = datetime.fromtimestamp(clock.now(), UTC)
-        return RateLimited(parse_retry_after(answer.headers.get("retry-after"), now), reason)
+        return RateLimited(retry_after_of(answer.headers, now), reason)
     if status == 401:
         return TokenRejected(reason)
     if status == 408 or status >= 500:

@@ -1,8 +1,11 @@
-"""Reading the API's `Retry-After` header: delta-seconds or an HTTP-date, and when it is unusable."""
+"""Reading the API's `Retry-After` header: delta-seconds or an HTTP-date, and when it is unusable;
+and, where it is missing or unusable, the platform's own `iTwinPlatform-RateLimit-Retry-After-Seconds`
+(sensor-data-api.md: either may be present on a 429)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -32,3 +35,24 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     if math.isnan(seconds) or math.isinf(seconds) or seconds < 0 or seconds > MAX_RETRY_AFTER_SECONDS:
         return None  # unusable: the backoff schedule decides
     return seconds
+
+
+PLATFORM_RETRY_AFTER = "iTwinPlatform-RateLimit-Retry-After-Seconds"
+
+
+def retry_after_of(headers: Mapping[str, str], now: datetime) -> float | None:
+    """Seconds a 429 asks to wait: `Retry-After`, else the platform's header (seconds only)."""
+    seconds = parse_retry_after(headers.get("retry-after"), now)
+    if seconds is None:
+        platform = headers.get(PLATFORM_RETRY_AFTER)
+        # Seconds only: an HTTP-date there is not what the platform documents.
+        seconds = parse_retry_after(platform, now) if platform and _is_number(platform) else None
+    return seconds
+
+
+def _is_number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
