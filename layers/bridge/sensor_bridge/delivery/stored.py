@@ -24,6 +24,7 @@ after its latest (RANGE_SLACK).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -79,16 +80,37 @@ def _is_stored(observation: Observation, stored: dict[tuple[str, datetime], list
     return any(values is None or _same_values(values, observation["values"]) for values in found)
 
 
+# How near a stored value must be to the one sent to be taken for it: an API may keep a float32
+# (about 7 significant digits) or answer `0.3` for the `0.30000000000000004` a scale made.
+SAME_VALUE_RELATIVE, SAME_VALUE_ABSOLUTE = 1e-6, 1e-9
+
+
 def _same_values(stored: Any, sent: dict[str, float]) -> bool:
     return (
         isinstance(stored, dict)
         and stored.keys() == sent.keys()
-        and all(_number(stored[metric]) == float(value) for metric, value in sent.items())
+        and all(_near(_number(stored[metric]), float(value)) for metric, value in sent.items())
+    )
+
+
+def _near(stored: float | None, sent: float) -> bool:
+    return stored is not None and math.isclose(
+        stored, sent, rel_tol=SAME_VALUE_RELATIVE, abs_tol=SAME_VALUE_ABSOLUTE
     )
 
 
 def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    """A stored value as a number: a JSON number, or a string that reads as one ("21.5")."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
 
 
 def _query_range(works: Sequence[list[Observation]]) -> tuple[str, str]:
