@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from local.stack import LocalStack
 from sensor_bridge.model.device_event import DeviceEvent
-from sensor_bridge.model.work import WorkItem
+from sensor_bridge.model.work import MAX_REASON_CHARS, WorkItem
 from sensor_bridge.retry import redrive
 from sensor_bridge.runtime.settings import settings
 from sensor_bridge.store.aws_clients import sqs
@@ -195,3 +195,16 @@ def test_cli_lists_parked_work_against_the_local_stack(stack: LocalStack) -> Non
     assert "3 parked" in done.stdout
     assert "403 InsufficientPermissions" in done.stdout
     assert len(stack.queue_messages("dead-letter")) == 3
+
+
+def test_a_body_that_is_json_but_no_work_is_moved_as_it_is() -> None:
+    assert redrive.redriven("[]") == ("[]", False)  # before: AttributeError, and the move stopped
+    assert redrive.describe("m-1", "[]").reason.startswith("unreadable message")
+
+
+def test_the_reason_given_to_work_sqs_parked_fits_the_size_the_queues_reserve() -> None:
+    event = DeviceEvent("ttn-demo", "the-things-stack", f"{APP}/gauge-w")
+    long_error = WorkItem(event, last_error="503 " + "x" * (MAX_REASON_CHARS - 4))
+    reason = redrive.reason_parked(long_error)
+    assert reason.startswith(redrive.SQS_REDRIVEN)
+    assert len(reason) == MAX_REASON_CHARS

@@ -23,6 +23,7 @@ from sensor_bridge.retry.failures import act_on_failure
 from sensor_bridge.retry.route import act_on, with_upload_mark
 from sensor_bridge.retry.worker import _as_received
 from sensor_bridge.runtime.http import AnswerTooLarge
+from sensor_bridge.sensor_data.client import TokenRejected
 from sensor_bridge.sensor_data.lookups import look, read_look
 from sensor_bridge.sensor_data.query import QUERY, QueryAnswer, StoredObservation
 from sensor_bridge.store.memory_registry import InMemoryRegistry
@@ -382,3 +383,20 @@ def test_a_query_answer_too_large_to_read_is_parked_and_never_retried_as_it_was(
     assert call.outcome == Parked(reason, 200)
     assert call.status == 200
     assert found == []
+
+
+def test_a_refusal_too_large_to_read_means_what_its_status_says() -> None:
+    request = httpx.Request("POST", "http://api.test/sensor-data/data/observations")
+
+    def answered(status: int) -> object:
+        def too_large() -> httpx.Response:
+            raise AnswerTooLarge(status, 4096, request)
+
+        return look(too_large, QueryAnswer, [], QUERY).outcome
+
+    assert isinstance(answered(429), RateLimited)
+    failed = answered(503)
+    assert isinstance(failed, Retryable)
+    assert not failed.ambiguous
+    assert isinstance(answered(401), TokenRejected)
+    assert answered(403) == Parked("403 Forbidden", 403)

@@ -66,3 +66,9 @@ def test_a_queued_reading_of_a_delivered_device_stays_upload_only_on_the_queue()
     assert WorkItem.from_message(work.to_message()).upload_only is True
     assert "upload_only" not in json.loads(WorkItem(EVENT).to_message())  # older messages read alike
     assert WorkItem.from_message(WorkItem(EVENT).to_message()).upload_only is False
+
+
+@pytest.mark.parametrize("body", ["[]", '"a string"', "42", "null"])
+def test_a_message_that_is_json_but_not_an_object_is_unreadable_not_a_crash(body: str) -> None:
+    with pytest.raises(ValueError, match="a work item is a JSON object"):
+        WorkItem.from_message(body)

@@ -126,6 +126,8 @@ class WorkItem:
     @classmethod
     def from_message(cls, body: str) -> WorkItem:
         data = json.loads(body)
+        if not isinstance(data, dict):  # `[]` or `"x"` is JSON too: unreadable, as garbage is
+            raise ValueError("a work item is a JSON object")
         if data.get("version") != WORK_VERSION:
             raise ValueError(f"unsupported work item version {data.get('version')!r}")
         return cls(

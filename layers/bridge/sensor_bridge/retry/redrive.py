@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from sensor_bridge.model.work import WorkItem
+from sensor_bridge.model.work import WorkItem, bounded_reason
 from sensor_bridge.runtime.settings import settings
 from sensor_bridge.store.aws_clients import sqs
 
@@ -82,10 +82,12 @@ def describe(message_id: str, body: str) -> ParkedWork:
 
 
 def reason_parked(work: WorkItem) -> str:
-    """Why the work is parked: its reason, or, parked by SQS itself, that none was recorded."""
+    """Why the work is parked: its reason, or, parked by SQS itself, that none was recorded (cut
+    to MAX_REASON_CHARS: the size the queues' check of a work reserves for it)."""
     if work.parked_reason:
         return work.parked_reason
-    return f"{SQS_REDRIVEN}; last error: {work.last_error}" if work.last_error else SQS_REDRIVEN
+    reason = f"{SQS_REDRIVEN}; last error: {work.last_error}" if work.last_error else SQS_REDRIVEN
+    return bounded_reason(reason) or SQS_REDRIVEN
 
 
 def list_parked(limit: int | None = None) -> list[ParkedWork]:

@@ -47,6 +47,9 @@ def look(
     try:
         response = send()
     except AnswerTooLarge as exc:
+        if exc.status != 200:  # a 429, 5xx or 401 means what its status says, whatever its body
+            outcome = read_answer_changing_nothing(httpx.Response(exc.status, request=exc.request))
+            return ApiCall(outcome, exc.status, ms_since(started))
         return ApiCall(Parked(f"{what.call} answered {exc}", exc.status), exc.status, ms_since(started))
     except httpx.HTTPError as exc:
         return changing_nothing(transport_failure(exc, started))
