@@ -117,8 +117,9 @@ def _deliver_what_fits(
     config = current_config()
     done: list[tuple[WorkItem, Delivered]] = []
     slowest = 0.0
+    readings = 0  # the delivered works' readings: queued too, for the retry function to upload
     for start in range(0, len(works), most):
-        deadline = budget.deadline - seconds_to_queue(len(works) - start)
+        deadline = budget.deadline - seconds_to_queue(len(works) - start + readings)
         if clock.monotonic() + slowest > deadline:
             return done, works[start:]
         began = clock.monotonic()
@@ -126,6 +127,7 @@ def _deliver_what_fits(
         step = Budget(deadline, budget.per_call_seconds)
         outcomes = deliver_many([w.device_only() for w in chunk], config, budget=step, downstream=direct())
         done += zip(chunk, outcomes, strict=True)
+        readings += sum(1 for w in chunk if w.event.reading is not None)
         slowest = max(slowest, clock.monotonic() - began)
         if all(isinstance(o, Deferred) for o in outcomes):  # the limiter or the budget says wait
             return done, works[start + most :]
