@@ -95,5 +95,6 @@ def test_a_429_without_a_usable_retry_after_waits_the_platforms_own_header() -> 
     both = {"Retry-After": "5", **platform}
     assert read_answer(httpx.Response(429, headers=both)) == RateLimited(5.0, "429 Too Many Requests")
     # The platform header counts seconds only; neither usable: the backoff schedule decides.
-    dated = {"iTwinPlatform-RateLimit-Retry-After-Seconds": "Wed, 21 Oct 2026 07:28:00 GMT"}
-    assert read_answer(httpx.Response(429, headers=dated)) == RateLimited(None, "429 Too Many Requests")
+    for unusable in ("Wed, 21 Oct 2026 07:28:00 GMT", "", "nan", "inf", "-5", "1e9", "17s"):
+        headers = {"iTwinPlatform-RateLimit-Retry-After-Seconds": unusable}
+        assert read_answer(httpx.Response(429, headers=headers)) == RateLimited(None, "429 Too Many Requests")

@@ -48,13 +48,20 @@ def deliver(work: WorkItem, registry: InMemoryRegistry, calls: FakeUploads) -> A
 LOST = Retryable("connection dropped: RemoteProtocolError", ambiguous=True)
 
 
-def lost_then_again(registry: InMemoryRegistry, calls: FakeUploads) -> tuple[WorkItem, Any]:
-    """A first delivery whose upload is stored but not answered, then the work as it comes back."""
+def stored_unanswered(registry: InMemoryRegistry, calls: FakeUploads) -> tuple[WorkItem, Retryable]:
+    """A first delivery of a reading whose upload is stored but not answered: the work, and the
+    outcome that marks it `upload_uncertain` on its way back to the queue."""
     calls.upload_answers.append(LOST)
     work = reading_work()
     outcome = deliver(work, registry, calls)
     assert isinstance(outcome, Retryable)
     assert outcome.reading_maybe_stored
+    return work, outcome
+
+
+def lost_then_again(registry: InMemoryRegistry, calls: FakeUploads) -> tuple[WorkItem, Any]:
+    """A first delivery whose upload is stored but not answered, then the work as it comes back."""
+    work, outcome = stored_unanswered(registry, calls)
     again = with_upload_mark(work.after_attempt(outcome.reason), outcome)
     assert again.upload_uncertain
     return again, deliver(again, registry, calls)
@@ -154,9 +161,7 @@ def test_a_refused_query_uploads_anyway_rather_than_never(
 def test_an_upload_held_back_after_the_query_found_nothing_drops_the_mark(
     registry: InMemoryRegistry, calls: FakeUploads
 ) -> None:
-    calls.upload_answers.append(LOST)
-    work = reading_work()
-    lost = deliver(work, registry, calls)
+    work, lost = stored_unanswered(registry, calls)
     calls.stored.clear()
     calls.upload_answers.append(Deferred("held back", 60.0))
 
@@ -234,9 +239,7 @@ def test_a_definite_refusal_of_the_upload_marks_nothing(
 def test_stored_observations_match_by_instant_whatever_the_zone_is_written_as(
     registry: InMemoryRegistry, calls: FakeUploads
 ) -> None:
-    calls.upload_answers.append(LOST)
-    work = reading_work()
-    lost = deliver(work, registry, calls)
+    work, lost = stored_unanswered(registry, calls)
     sensor_id = calls.stored[0]["sensorId"]
     calls.query_answers.append(
         [StoredObservation(sensorId=sensor_id, timestamp=datetime.fromisoformat("2025-11-28T01:01:00+01:00"))]
@@ -268,9 +271,7 @@ def test_one_work_queued_twice_in_one_batch_uploads_once(
 def test_one_work_queued_twice_in_one_batch_is_looked_up_if_either_copy_is_uncertain(
     registry: InMemoryRegistry, calls: FakeUploads
 ) -> None:
-    calls.upload_answers.append(LOST)
-    work = reading_work()
-    lost = deliver(work, registry, calls)
+    work, lost = stored_unanswered(registry, calls)
     marked = with_upload_mark(work, lost)  # this copy's upload was stored, its answer lost
     assert marked.upload_uncertain
 

@@ -115,6 +115,9 @@ def lost_upload(registry: InMemoryRegistry, calls: FakeUploads, work: WorkItem) 
         pytest.param({"illuminance": 100.0}, 2, id="other-values-uploaded"),
         pytest.param({"illuminance": 312.5, "T": 1}, 2, id="other-metrics-uploaded"),
         pytest.param({"illuminance": "bright"}, 2, id="not-a-number-uploaded"),
+        pytest.param({"illuminance": True}, 2, id="a-bool-uploaded"),
+        pytest.param({"illuminance": "nan"}, 2, id="nan-uploaded"),
+        pytest.param("312.5", 2, id="values-not-a-map-uploaded"),
         pytest.param({"illuminance": 312.5}, 1, id="same-values-found"),
         # An API may answer a number as a string, or keep a float32.
         pytest.param({"illuminance": "312.5"}, 1, id="same-value-as-a-string-found"),

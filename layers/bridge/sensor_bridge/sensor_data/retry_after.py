@@ -14,9 +14,9 @@ from email.utils import parsedate_to_datetime
 MAX_RETRY_AFTER_SECONDS = 12 * 3600
 
 
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a Retry-After value (delta-seconds or HTTP-date); None if unusable:
-    missing, garbage, negative, or longer than MAX_RETRY_AFTER_SECONDS."""
+def parse_retry_after(value: str | None, now: datetime, *, dates: bool = True) -> float | None:
+    """Seconds to wait from a Retry-After value (delta-seconds, or an HTTP-date where `dates`);
+    None if unusable: missing, garbage, negative, or longer than MAX_RETRY_AFTER_SECONDS."""
     if value is None:
         return None
     value = value.strip()
@@ -25,6 +25,8 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     try:
         seconds = float(value)
     except ValueError:
+        if not dates:
+            return None
         try:
             when = parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError):
@@ -44,15 +46,6 @@ def retry_after_of(headers: Mapping[str, str], now: datetime) -> float | None:
     """Seconds a 429 asks to wait: `Retry-After`, else the platform's header (seconds only)."""
     seconds = parse_retry_after(headers.get("retry-after"), now)
     if seconds is None:
-        platform = headers.get(PLATFORM_RETRY_AFTER)
         # Seconds only: an HTTP-date there is not what the platform documents.
-        seconds = parse_retry_after(platform, now) if platform and _is_number(platform) else None
+        seconds = parse_retry_after(headers.get(PLATFORM_RETRY_AFTER), now, dates=False)
     return seconds
-
-
-def _is_number(value: str) -> bool:
-    try:
-        float(value)
-    except ValueError:
-        return False
-    return True
